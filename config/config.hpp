@@ -1,0 +1,92 @@
+#pragma once
+// The daemon's configuration as plain structs, built once by LoadConfig()
+// (loader.hpp) and then only read. Defaults live here; config/example.yaml
+// documents every key. Keys marked "reloadable" are re-read on SIGHUP by a
+// later stage; everything else needs a restart.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/cidr.hpp"
+#include "config/secret.hpp"
+
+namespace tscb::config {
+
+using Duration = std::chrono::milliseconds;
+
+struct LogConfig {
+  std::string level = "info";  // reloadable
+};
+
+struct DatabaseConfig {
+  std::string host = "127.0.0.1";
+  int port = 5432;
+  std::string name = "tscb";
+  std::string user = "tscb";
+  Secret password;  // optional: peer/trust/.pgpass setups need none
+  Duration connect_timeout{std::chrono::seconds(5)};
+  bool migrate_on_start = true;
+
+  // libpq connection string; holds the password, so never log it.
+  std::string ConnectionString() const;
+  // The same without the password, for messages.
+  std::string Describe() const;
+};
+
+struct TlsConfig {
+  bool enabled = true;
+  std::string certificate_file;  // PEM chain, leaf first
+  std::string private_key_file;  // PEM
+};
+
+struct ListenerLimits {
+  std::size_t max_body_bytes = 64 * 1024;
+  std::size_t max_header_bytes = 8 * 1024;
+  Duration request_timeout{std::chrono::seconds(10)};  // TLS handshake, one request, one response
+  Duration idle_timeout{std::chrono::seconds(60)};     // keep-alive wait for the next request
+  std::size_t max_connections = 10000;
+};
+
+struct ListenerConfig {
+  std::string address = "0.0.0.0";
+  std::uint16_t port = 9443;  // 0 picks a free port (tests)
+  std::string base_path = "/callbacks";
+  int threads = 0;  // 0 = one per core
+  TlsConfig tls;
+  ListenerLimits limits;
+  std::vector<Cidr> allow_from;       // reloadable; empty list = refuse everyone
+  std::vector<Cidr> trusted_proxies;  // peers whose X-Forwarded-For is believed
+};
+
+struct ServiceConfig {
+  std::string name;  // a ThingSpace callback service name (spec 3.4)
+  std::string username;
+  Secret password;
+};
+
+struct InboxConfig {
+  std::size_t batch_max = 256;  // callbacks per commit at most
+  Duration linger{std::chrono::milliseconds(1)};
+  int writers = 1;  // threads, each with its own connection
+};
+
+struct AdminConfig {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 9090;
+};
+
+struct Config {
+  std::string source_file;  // where it was loaded from
+  std::string account;      // ThingSpace account name, e.g. 0000123456-00001
+  LogConfig log;
+  DatabaseConfig database;
+  ListenerConfig listener;
+  std::vector<ServiceConfig> services;
+  InboxConfig inbox;
+  AdminConfig admin;
+  Duration shutdown_grace{std::chrono::seconds(10)};
+};
+
+}  // namespace tscb::config

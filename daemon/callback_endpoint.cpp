@@ -1,0 +1,114 @@
+#include "daemon/callback_endpoint.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "handlers/ingest.hpp"
+
+namespace tscb::daemon {
+namespace {
+
+std::vector<std::string> ServiceNames(const std::vector<config::ServiceConfig>& services) {
+  std::vector<std::string> names;
+  for (const auto& s : services) names.push_back(s.name);
+  return names;
+}
+
+double MillisecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+CallbackEndpoint::CallbackEndpoint(const config::Config& config, InboxWriter& writer,
+                                   Metrics& metrics)
+    : allow_(config.listener.allow_from, config.listener.trusted_proxies),
+      router_(config.listener.base_path, ServiceNames(config.services)),
+      services_(config.services),
+      writer_(writer),
+      metrics_(metrics) {}
+
+Response CallbackEndpoint::Reject(Rejection why, http::status status, unsigned version,
+                                  const std::string& message, const RequestContext& ctx,
+                                  std::string_view target) {
+  metrics_.Count(why);
+  spdlog::warn("refused request {} from {}: {} ({})", target.substr(0, 200), ctx.client_ip,
+               message, static_cast<int>(status));
+  return MakeError(status, version, message);
+}
+
+std::optional<Response> CallbackEndpoint::OnHeader(const http::request_header<>& header,
+                                                   RequestContext& ctx) {
+  auto decision = allow_.Check(ctx.peer_ip, header["X-Forwarded-For"]);
+  ctx.client_ip = decision.client;
+  auto target = header.target();
+  unsigned version = header.version();
+  if (!decision.allowed)
+    return Reject(Rejection::kForbidden, http::status::forbidden, version,
+                  "source address not allowed", ctx, target);
+  auto match = router_.Route(target);
+  if (match.kind == handlers::Router::Kind::kBadTarget)
+    return Reject(Rejection::kBadRequest, http::status::bad_request, version,
+                  "malformed request target", ctx, target);
+  if (match.kind == handlers::Router::Kind::kNotFound)
+    return Reject(Rejection::kNotFound, http::status::not_found, version, "no such callback path",
+                  ctx, target);
+  if (header.method() != http::verb::post) {
+    auto res = Reject(Rejection::kMethod, http::status::method_not_allowed, version,
+                      "callbacks are POSTed", ctx, target);
+    res.set(http::field::allow, "POST");
+    return res;
+  }
+  ctx.route = match.service_index;
+  return std::nullopt;
+}
+
+asio::awaitable<Response> CallbackEndpoint::OnRequest(Request& request, RequestContext& ctx) {
+  const config::ServiceConfig& service = services_[ctx.route];
+  unsigned version = request.version();
+  auto decision = handlers::DecideCallback(service, ctx.client_ip, request.body());
+  if (decision.verdict != handlers::Verdict::kAccept) {
+    Outcome outcome = Outcome::kNotJson;
+    http::status status = http::status::bad_request;
+    switch (decision.verdict) {
+      case handlers::Verdict::kNotObject: outcome = Outcome::kNotObject; break;
+      case handlers::Verdict::kUnstorable: outcome = Outcome::kUnstorable; break;
+      case handlers::Verdict::kBadCredentials:
+        outcome = Outcome::kBadCredentials;
+        status = http::status::unauthorized;
+        break;
+      default: break;
+    }
+    metrics_.Count(ctx.route, outcome);
+    spdlog::warn("callback {} from {} refused: {} ({})", service.name, ctx.client_ip,
+                 handlers::Describe(decision.verdict), static_cast<int>(status));
+    co_return MakeError(status, version, handlers::Describe(decision.verdict));
+  }
+
+  std::string request_id = decision.record->request_id;
+  WriteResult result = co_await writer_.AsyncWrite(std::move(*decision.record), asio::use_awaitable);
+  double latency_ms = MillisecondsSince(ctx.started);
+  switch (result.status) {
+    case WriteStatus::kStored:
+    case WriteStatus::kDuplicate: {
+      bool stored = result.status == WriteStatus::kStored;
+      metrics_.Count(ctx.route, stored ? Outcome::kStored : Outcome::kDuplicate);
+      metrics_.ObserveAckLatency(latency_ms / 1000.0);
+      spdlog::info("callback {} {} inbox_id={} request_id={} client={} latency_ms={:.2f}",
+                   service.name, stored ? "stored" : "duplicate", result.inbox_id, request_id,
+                   ctx.client_ip, latency_ms);
+      co_return MakeJsonResponse(http::status::ok, version,
+                                 stored ? R"({"status":"stored"})" : R"({"status":"duplicate"})");
+    }
+    case WriteStatus::kFailed: break;
+  }
+  // Not stored: ThingSpace must resend (spec 3.7), so never a 2xx here.
+  metrics_.Count(ctx.route, Outcome::kUnavailable);
+  spdlog::warn("callback {} request_id={} not stored (database unavailable): answered 503",
+               service.name, request_id);
+  auto res = MakeError(http::status::service_unavailable, version,
+                       "storage unavailable, retry later");
+  res.set(http::field::retry_after, "60");
+  co_return res;
+}
+
+}  // namespace tscb::daemon

@@ -1,0 +1,39 @@
+#pragma once
+// The callback listener's request handling, in the gate order of spec
+// section 9: source address, route, method, then (body read) parse,
+// credentials, durable write, and only then 2xx. Every verdict becomes an
+// HTTP status here and nowhere else. Shared by all network threads; holds no
+// mutable state of its own.
+#include <optional>
+#include <vector>
+
+#include "config/config.hpp"
+#include "daemon/http_server.hpp"
+#include "daemon/inbox_writer.hpp"
+#include "daemon/metrics.hpp"
+#include "handlers/allow_list.hpp"
+#include "handlers/router.hpp"
+
+namespace tscb::daemon {
+
+class CallbackEndpoint final : public HttpHandler {
+ public:
+  CallbackEndpoint(const config::Config& config, InboxWriter& writer, Metrics& metrics);
+
+  std::optional<Response> OnHeader(const http::request_header<>& header,
+                                   RequestContext& ctx) override;
+  asio::awaitable<Response> OnRequest(Request& request, RequestContext& ctx) override;
+  void OnRejected(Rejection rejection) override { metrics_.Count(rejection); }
+
+ private:
+  Response Reject(Rejection why, http::status status, unsigned version, const std::string& message,
+                  const RequestContext& ctx, std::string_view target);
+
+  handlers::AllowList allow_;
+  handlers::Router router_;
+  std::vector<config::ServiceConfig> services_;
+  InboxWriter& writer_;
+  Metrics& metrics_;
+};
+
+}  // namespace tscb::daemon

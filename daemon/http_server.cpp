@@ -1,0 +1,273 @@
+#include "daemon/http_server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/string_view.hpp>
+
+namespace tscb::daemon {
+
+// Per-connection state Stop() may touch; only ever used on the session's strand.
+struct HttpServer::Live {
+  asio::any_io_executor executor;
+  beast::tcp_stream* lowest = nullptr;  // null once the stream is gone
+  bool idle = false;                    // waiting for a request, nothing received yet
+};
+
+namespace {
+
+bool IsHttpParseError(const boost::system::error_code& ec) {
+  return ec.category() == http::make_error_code(http::error::bad_method).category();
+}
+
+bool IsQuietClose(const boost::system::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == http::error::partial_message ||
+         ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::operation_aborted || ec == ssl::error::stream_truncated;
+}
+
+// Clears Live's stream pointer before the stream it points to is destroyed.
+struct Detach {
+  HttpServer* server;
+  std::function<void()> fn;
+  ~Detach() { fn(); }
+};
+
+}  // namespace
+
+Response MakeJsonResponse(http::status status, unsigned version, const std::string& json_body) {
+  Response res{status, version};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::server, "ts-callbackd");
+  res.body() = json_body;
+  return res;
+}
+
+Response MakeError(http::status status, unsigned version, const std::string& message) {
+  return MakeJsonResponse(status, version,
+                          "{\"error\":" + boost::json::serialize(boost::json::string_view(message)) +
+                              "}");
+}
+
+HttpServer::HttpServer(asio::io_context& ioc, std::string name, std::shared_ptr<ssl::context> tls,
+                       ServerLimits limits, HttpHandler& handler,
+                       prometheus::Gauge* open_connections)
+    : ioc_(ioc),
+      name_(std::move(name)),
+      tls_(std::move(tls)),
+      limits_(limits),
+      handler_(handler),
+      open_gauge_(open_connections),
+      acceptor_(asio::make_strand(ioc)) {}
+
+std::uint16_t HttpServer::Bind(const std::string& address, std::uint16_t port) {
+  tcp::endpoint endpoint(asio::ip::make_address(address), port);
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(asio::socket_base::reuse_address(true));
+  if (endpoint.address().is_v6()) acceptor_.set_option(asio::ip::v6_only(false));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  return acceptor_.local_endpoint().port();
+}
+
+void HttpServer::Start() {
+  asio::co_spawn(acceptor_.get_executor(), AcceptLoop(), asio::detached);
+}
+
+void HttpServer::Stop(std::function<void()> on_drained) {
+  stopping_ = true;
+  asio::post(acceptor_.get_executor(), [this] {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+  });
+  std::vector<std::shared_ptr<Live>> sessions;
+  bool drained;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, live] : live_) sessions.push_back(live);
+    drained = live_.empty();
+    if (!drained) on_drained_ = std::move(on_drained);
+  }
+  // Idle keep-alive connections are closed now; busy ones finish their request.
+  for (auto& live : sessions)
+    asio::post(live->executor, [live] {
+      if (live->idle && live->lowest) live->lowest->cancel();
+    });
+  if (drained && on_drained) on_drained();
+}
+
+void HttpServer::SessionEnded(std::uint64_t id) {
+  std::function<void()> done;
+  {
+    std::lock_guard lock(mu_);
+    live_.erase(id);
+    if (live_.empty() && on_drained_) done = std::exchange(on_drained_, nullptr);
+  }
+  --open_;
+  if (open_gauge_) open_gauge_->Decrement();
+  if (done) done();
+}
+
+asio::awaitable<void> HttpServer::AcceptLoop() {
+  for (;;) {
+    auto [ec, socket] =
+        co_await acceptor_.async_accept(asio::any_io_executor(asio::make_strand(ioc_)), kUse);
+    if (stopping_) co_return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      // Out of descriptors and the like: log, breathe, go on.
+      spdlog::warn("{}: accept failed: {}", name_, ec.message());
+      asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::milliseconds(50));
+      co_await pause.async_wait(kUse);
+      continue;
+    }
+    if (open_.load() >= limits_.max_connections) {
+      handler_.OnRejected(Rejection::kConnectionLimit);
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    asio::co_spawn(socket.get_executor(), Session(std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<void> HttpServer::Session(tcp::socket socket) {
+  boost::system::error_code ec;
+  auto endpoint = socket.remote_endpoint(ec);
+  std::string peer = ec ? std::string() : endpoint.address().to_string();
+  auto live = std::make_shared<Live>();
+  live->executor = socket.get_executor();
+  std::uint64_t id;
+  {
+    std::lock_guard lock(mu_);
+    id = next_id_++;
+    live_.emplace(id, live);
+  }
+  ++open_;
+  if (open_gauge_) open_gauge_->Increment();
+  Detach ended{this, [this, id] { SessionEnded(id); }};
+
+  if (tls_) {
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls_);
+    live->lowest = &beast::get_lowest_layer(stream);
+    Detach detach{this, [&live] { live->lowest = nullptr; }};
+    live->lowest->expires_after(limits_.request_timeout);
+    auto [hec] = co_await stream.async_handshake(ssl::stream_base::server, kUse);
+    if (hec) {
+      if (!IsQuietClose(hec))
+        handler_.OnRejected(hec == beast::error::timeout ? Rejection::kTimeout
+                                                         : Rejection::kTlsHandshake);
+      co_return;
+    }
+    co_await Serve(stream, *live, peer);
+    live->lowest->expires_after(std::chrono::seconds(1));
+    co_await stream.async_shutdown(kUse);
+  } else {
+    beast::tcp_stream stream(std::move(socket));
+    live->lowest = &stream;
+    Detach detach{this, [&live] { live->lowest = nullptr; }};
+    co_await Serve(stream, *live, peer);
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+}
+
+template <class Stream>
+asio::awaitable<bool> HttpServer::Send(Stream& stream, Response& response) {
+  response.prepare_payload();
+  beast::get_lowest_layer(stream).expires_after(limits_.request_timeout);
+  auto [ec, n] = co_await http::async_write(stream, response, kUse);
+  co_return !ec;
+}
+
+template <class Stream>
+asio::awaitable<void> HttpServer::Serve(Stream& stream, Live& live, const std::string& peer) {
+  beast::flat_buffer buffer;
+  bool first = true;
+  while (!stopping_) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
+    parser.body_limit(limits_.max_body_bytes);
+    auto& lowest = beast::get_lowest_layer(stream);
+    lowest.expires_after(first ? limits_.request_timeout : limits_.idle_timeout);
+    live.idle = buffer.size() == 0;
+    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kUse);
+    live.idle = false;
+    if (ec) {
+      unsigned version = 11;
+      if (ec == http::error::header_limit) {
+        handler_.OnRejected(Rejection::kHeadersTooLarge);
+        auto res = MakeError(http::status::request_header_fields_too_large, version,
+                             "request headers too large");
+        res.keep_alive(false);
+        co_await Send(stream, res);
+      } else if (ec == http::error::body_limit) {
+        handler_.OnRejected(Rejection::kBodyTooLarge);
+        auto res = MakeError(http::status::payload_too_large, version, "request body too large");
+        res.keep_alive(false);
+        co_await Send(stream, res);
+      } else if (ec == beast::error::timeout) {
+        if (parser.got_some() || buffer.size() > 0) handler_.OnRejected(Rejection::kTimeout);
+      } else if (IsHttpParseError(ec) && !IsQuietClose(ec)) {
+        handler_.OnRejected(Rejection::kBadRequest);
+        auto res = MakeError(http::status::bad_request, version, "malformed HTTP request");
+        res.keep_alive(false);
+        co_await Send(stream, res);
+      }
+      co_return;
+    }
+    first = false;
+
+    RequestContext ctx;
+    ctx.peer_ip = peer;
+    ctx.started = std::chrono::steady_clock::now();
+    const auto& header = parser.get();
+    if (auto early = handler_.OnHeader(header, ctx)) {
+      // Read (and drop) a body that fits, so the client sees the answer
+      // instead of a reset; then close.
+      if (!parser.is_done()) {
+        lowest.expires_after(limits_.request_timeout);
+        co_await http::async_read(stream, buffer, parser, kUse);
+      }
+      early->keep_alive(false);
+      co_await Send(stream, *early);
+      co_return;
+    }
+    if (beast::iequals(header[http::field::expect], "100-continue")) {
+      http::response<http::empty_body> proceed{http::status::continue_, header.version()};
+      lowest.expires_after(limits_.request_timeout);
+      auto [cec, cn] = co_await http::async_write(stream, proceed, kUse);
+      if (cec) co_return;
+    }
+    lowest.expires_after(limits_.request_timeout);
+    std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, kUse);
+    if (ec) {
+      if (ec == http::error::body_limit) {
+        handler_.OnRejected(Rejection::kBodyTooLarge);
+        auto res =
+            MakeError(http::status::payload_too_large, header.version(), "request body too large");
+        res.keep_alive(false);
+        co_await Send(stream, res);
+      } else if (ec == beast::error::timeout) {
+        handler_.OnRejected(Rejection::kTimeout);
+      } else if (IsHttpParseError(ec) && !IsQuietClose(ec)) {
+        handler_.OnRejected(Rejection::kBadRequest);
+        auto res = MakeError(http::status::bad_request, header.version(), "malformed HTTP request");
+        res.keep_alive(false);
+        co_await Send(stream, res);
+      }
+      co_return;
+    }
+    Request request = parser.release();
+    bool keep_alive = request.keep_alive();
+    Response response = co_await handler_.OnRequest(request, ctx);
+    response.keep_alive(keep_alive && !stopping_ && response.keep_alive());
+    if (!co_await Send(stream, response) || !response.keep_alive()) co_return;
+  }
+}
+
+}  // namespace tscb::daemon

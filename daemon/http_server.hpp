@@ -1,0 +1,94 @@
+#pragma once
+// One HTTP(S)/1.1 listener: an accept loop and one C++20 coroutine per
+// connection on its own strand, with a deadline on every read and write,
+// header and body size limits, and a connection cap. What to answer is
+// decided by an HttpHandler (the callback endpoint, the admin endpoint).
+// Stop() closes the acceptor, closes idle keep-alive connections and lets
+// requests in flight finish; `on_drained` fires when the last one ends.
+// Start/Stop are called from the io_context's threads or before run().
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/net.hpp"
+
+namespace tscb::daemon {
+
+struct RequestContext {
+  std::string peer_ip;                // TCP peer
+  std::size_t route = 0;              // set by the handler in OnHeader
+  std::string client_ip;              // set by the handler (after X-Forwarded-For)
+  std::chrono::steady_clock::time_point started;  // header fully read
+};
+
+class HttpHandler {
+ public:
+  virtual ~HttpHandler() = default;
+  // Called once the header is read. A response returned here is sent
+  // instead of handling the request (the body is drained first when it is
+  // within limits) and the connection is closed.
+  virtual std::optional<Response> OnHeader(const http::request_header<>& header,
+                                           RequestContext& ctx) = 0;
+  virtual asio::awaitable<Response> OnRequest(Request& request, RequestContext& ctx) = 0;
+  // A request that could not be read (limits, malformed, too slow).
+  virtual void OnRejected(Rejection rejection) = 0;
+};
+
+struct ServerLimits {
+  std::size_t max_body_bytes = 64 * 1024;
+  std::size_t max_header_bytes = 8 * 1024;
+  std::chrono::milliseconds request_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::size_t max_connections = 10'000;
+};
+
+// A short JSON error body: {"error": "..."}; never echoes input.
+Response MakeJsonResponse(http::status status, unsigned version, const std::string& json_body);
+Response MakeError(http::status status, unsigned version, const std::string& message);
+
+class HttpServer {
+ public:
+  // `tls` null means plain HTTP. `open_connections` may be null.
+  HttpServer(asio::io_context& ioc, std::string name, std::shared_ptr<ssl::context> tls,
+             ServerLimits limits, HttpHandler& handler, prometheus::Gauge* open_connections);
+
+  // Binds and listens; throws boost::system::system_error. Returns the port.
+  std::uint16_t Bind(const std::string& address, std::uint16_t port);
+  void Start();
+  void Stop(std::function<void()> on_drained);
+  std::size_t OpenConnections() const { return open_.load(); }
+
+ private:
+  struct Live;
+  asio::awaitable<void> AcceptLoop();
+  asio::awaitable<void> Session(tcp::socket socket);
+  template <class Stream>
+  asio::awaitable<void> Serve(Stream& stream, Live& live, const std::string& peer);
+  template <class Stream>
+  asio::awaitable<bool> Send(Stream& stream, Response& response);
+  void SessionEnded(std::uint64_t id);
+
+  asio::io_context& ioc_;
+  std::string name_;
+  std::shared_ptr<ssl::context> tls_;
+  ServerLimits limits_;
+  HttpHandler& handler_;
+  prometheus::Gauge* open_gauge_;
+  tcp::acceptor acceptor_;
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::size_t> open_{0};
+  std::mutex mu_;
+  std::uint64_t next_id_ = 0;
+  std::map<std::uint64_t, std::shared_ptr<Live>> live_;
+  std::function<void()> on_drained_;
+};
+
+}  // namespace tscb::daemon

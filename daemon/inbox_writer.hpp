@@ -1,0 +1,99 @@
+#pragma once
+// Group commit for the inbox (DESIGN.md section 2). Network coroutines hand
+// a record to AsyncWrite() and are resumed, on their own executor, once the
+// batch holding it has committed (or failed). Writer threads each own one
+// InboxStore (one database connection); a batch closes at `batch_max`
+// records or `linger` after its first record. No network thread ever blocks
+// on the database. Thread-safe; Stop() drains what is queued.
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/net.hpp"
+#include "storage/inbox.hpp"
+
+namespace tscb::daemon {
+
+enum class WriteStatus { kStored, kDuplicate, kFailed };
+
+struct WriteResult {
+  WriteStatus status = WriteStatus::kFailed;
+  std::int64_t inbox_id = 0;
+};
+
+class InboxWriter {
+ public:
+  using StoreFactory = std::function<std::unique_ptr<storage::InboxStore>()>;
+  using Completion = asio::any_completion_handler<void(WriteResult)>;
+
+  // `metrics` may be null (tests).
+  InboxWriter(StoreFactory factory, config::InboxConfig config, Metrics* metrics);
+  ~InboxWriter();
+
+  void Start();
+  // Lets the queue drain, then joins the threads. Idempotent.
+  void Stop();
+
+  // Completes with the record's fate, on the caller's associated executor.
+  template <class Token>
+  auto AsyncWrite(storage::InboxRecord record, Token&& token) {
+    return asio::async_initiate<Token, void(WriteResult)>(
+        [this](auto handler, storage::InboxRecord rec) {
+          auto ex = asio::prefer(asio::get_associated_executor(handler),
+                                 asio::execution::outstanding_work.tracked);
+          Enqueue(std::move(rec),
+                  Completion([h = std::move(handler), ex](WriteResult r) mutable {
+                    asio::post(ex, [h = std::move(h), r]() mutable { std::move(h)(r); });
+                  }));
+        },
+        token, std::move(record));
+  }
+
+  void Enqueue(storage::InboxRecord record, Completion done);
+
+  struct Stats {
+    std::uint64_t batches = 0;  // committed transactions
+    std::uint64_t records = 0;  // records in committed batches
+    std::uint64_t failed_batches = 0;
+  };
+  Stats GetStats() const;
+  // True while the last batch committed (or nothing was tried yet).
+  bool Healthy() const;
+
+ private:
+  struct Pending {
+    storage::InboxRecord record;
+    Completion done;
+  };
+
+  void Run(int index);
+  std::vector<Pending> TakeBatch(std::unique_lock<std::mutex>& lock);
+  void WriteBatch(storage::InboxStore& store, std::vector<Pending>& batch, int index);
+
+  StoreFactory factory_;
+  config::InboxConfig config_;
+  Metrics* metrics_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;
+  bool stopping_ = false;
+  Stats stats_;
+  bool healthy_ = true;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace tscb::daemon

@@ -1,0 +1,99 @@
+#include "daemon/metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+namespace tscb::daemon {
+
+const char* Name(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kStored: return "stored";
+    case Outcome::kDuplicate: return "duplicate";
+    case Outcome::kUnavailable: return "unavailable";
+    case Outcome::kNotJson: return "not_json";
+    case Outcome::kNotObject: return "not_object";
+    case Outcome::kUnstorable: return "unstorable";
+    case Outcome::kBadCredentials: return "bad_credentials";
+    case Outcome::kCount: break;
+  }
+  return "unknown";
+}
+
+const char* Name(Rejection rejection) {
+  switch (rejection) {
+    case Rejection::kForbidden: return "forbidden";
+    case Rejection::kNotFound: return "not_found";
+    case Rejection::kMethod: return "method_not_allowed";
+    case Rejection::kBodyTooLarge: return "body_too_large";
+    case Rejection::kHeadersTooLarge: return "headers_too_large";
+    case Rejection::kBadRequest: return "bad_request";
+    case Rejection::kTimeout: return "timeout";
+    case Rejection::kConnectionLimit: return "connection_limit";
+    case Rejection::kTlsHandshake: return "tls_handshake";
+    case Rejection::kCount: break;
+  }
+  return "unknown";
+}
+
+Metrics::Metrics(const std::vector<std::string>& services)
+    : registry_(std::make_shared<prometheus::Registry>()) {
+  auto& callbacks = prometheus::BuildCounter()
+                        .Name("tscb_callbacks_total")
+                        .Help("Callbacks answered, by service and outcome")
+                        .Register(*registry_);
+  for (const auto& service : services) {
+    auto& row = outcomes_.emplace_back();
+    for (int i = 0; i < static_cast<int>(Outcome::kCount); ++i)
+      row[i] = &callbacks.Add({{"service", service}, {"outcome", Name(static_cast<Outcome>(i))}});
+  }
+  auto& rejected = prometheus::BuildCounter()
+                       .Name("tscb_http_rejected_total")
+                       .Help("Requests or connections refused before reaching a service")
+                       .Register(*registry_);
+  for (int i = 0; i < static_cast<int>(Rejection::kCount); ++i)
+    rejections_[i] = &rejected.Add({{"reason", Name(static_cast<Rejection>(i))}});
+
+  ack_latency_ = &prometheus::BuildHistogram()
+                      .Name("tscb_ack_latency_seconds")
+                      .Help("Time from a callback's full request to its acknowledgement")
+                      .Register(*registry_)
+                      .Add({}, prometheus::Histogram::BucketBoundaries{
+                                   0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25,
+                                   0.5, 1, 2.5});
+  open_connections_ = &prometheus::BuildGauge()
+                           .Name("tscb_open_connections")
+                           .Help("Open connections on the callback listener")
+                           .Register(*registry_)
+                           .Add({});
+  inbox_batches_ = &prometheus::BuildCounter()
+                        .Name("tscb_inbox_batches_total")
+                        .Help("Inbox transactions committed")
+                        .Register(*registry_)
+                        .Add({});
+  inbox_rows_ = &prometheus::BuildCounter()
+                     .Name("tscb_inbox_records_total")
+                     .Help("Callbacks written to the inbox (new and duplicate)")
+                     .Register(*registry_)
+                     .Add({});
+  inbox_failures_ = &prometheus::BuildCounter()
+                         .Name("tscb_inbox_write_failures_total")
+                         .Help("Inbox batches that failed to commit")
+                         .Register(*registry_)
+                         .Add({});
+  inbox_queue_ = &prometheus::BuildGauge()
+                      .Name("tscb_inbox_queue")
+                      .Help("Callbacks waiting for an inbox writer")
+                      .Register(*registry_)
+                      .Add({});
+}
+
+void Metrics::Count(std::size_t service_index, Outcome outcome) {
+  outcomes_.at(service_index)[static_cast<int>(outcome)]->Increment();
+}
+
+void Metrics::Count(Rejection rejection) { rejections_[static_cast<int>(rejection)]->Increment(); }
+
+std::string Metrics::Serialize() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace tscb::daemon

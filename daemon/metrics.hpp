@@ -1,0 +1,75 @@
+#pragma once
+// The daemon's Prometheus metrics (prometheus-cpp core; served as text by the
+// admin endpoint). Counters are created up front per service and outcome so
+// the hot path only increments an atomic. Thread-safe.
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tscb::daemon {
+
+// What happened to one request on the callback listener.
+enum class Outcome : int {
+  kStored,          // 200, new inbox row
+  kDuplicate,       // 200, resend of a stored callback
+  kUnavailable,     // 503, database write failed
+  kNotJson,         // 400
+  kNotObject,       // 400
+  kUnstorable,      // 400
+  kBadCredentials,  // 401
+  kCount
+};
+
+// Rejections that happen before a request is tied to a service.
+enum class Rejection : int {
+  kForbidden,        // 403, source address not allowed
+  kNotFound,         // 404
+  kMethod,           // 405
+  kBodyTooLarge,     // 413
+  kHeadersTooLarge,  // 431
+  kBadRequest,       // 400, malformed HTTP
+  kTimeout,          // client too slow, closed
+  kConnectionLimit,  // closed at accept
+  kTlsHandshake,     // handshake failed
+  kCount
+};
+
+const char* Name(Outcome outcome);
+const char* Name(Rejection rejection);
+
+class Metrics {
+ public:
+  explicit Metrics(const std::vector<std::string>& services);
+
+  void Count(std::size_t service_index, Outcome outcome);
+  void Count(Rejection rejection);
+  void ObserveAckLatency(double seconds) { ack_latency_->Observe(seconds); }
+
+  prometheus::Gauge& OpenConnections() { return *open_connections_; }
+  prometheus::Counter& InboxBatches() { return *inbox_batches_; }
+  prometheus::Counter& InboxRows() { return *inbox_rows_; }
+  prometheus::Counter& InboxFailures() { return *inbox_failures_; }
+  prometheus::Gauge& InboxQueue() { return *inbox_queue_; }
+
+  // Prometheus text exposition format.
+  std::string Serialize() const;
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::vector<std::array<prometheus::Counter*, static_cast<int>(Outcome::kCount)>> outcomes_;
+  std::array<prometheus::Counter*, static_cast<int>(Rejection::kCount)> rejections_{};
+  prometheus::Histogram* ack_latency_ = nullptr;
+  prometheus::Gauge* open_connections_ = nullptr;
+  prometheus::Counter* inbox_batches_ = nullptr;
+  prometheus::Counter* inbox_rows_ = nullptr;
+  prometheus::Counter* inbox_failures_ = nullptr;
+  prometheus::Gauge* inbox_queue_ = nullptr;
+};
+
+}  // namespace tscb::daemon

@@ -1,0 +1,135 @@
+#include "handlers/callback_body.hpp"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <vector>
+
+namespace tscb::handlers {
+namespace json = boost::json;
+namespace {
+
+bool HasNul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
+
+// Writes `v` with object keys sorted, so a resend whose keys come in another
+// order still gets the same key. Returns false on U+0000 anywhere.
+bool WriteCanonical(const json::value& v, std::string& out, bool top_level) {
+  switch (v.kind()) {
+    case json::kind::object: {
+      const auto& obj = v.get_object();
+      std::vector<const json::key_value_pair*> items;
+      items.reserve(obj.size());
+      for (const auto& kv : obj) {
+        if (HasNul(kv.key())) return false;
+        // callbackCount changes between resends (spec 3.7, 4.4); the
+        // credentials are not part of the message.
+        if (top_level && (kv.key() == "callbackCount" || kv.key() == "username" ||
+                          kv.key() == "password"))
+          continue;
+        items.push_back(&kv);
+      }
+      std::sort(items.begin(), items.end(),
+                [](auto* a, auto* b) { return a->key() < b->key(); });
+      out += '{';
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i) out += ',';
+        out += json::serialize(json::string_view(items[i]->key()));
+        out += ':';
+        if (!WriteCanonical(items[i]->value(), out, false)) return false;
+      }
+      out += '}';
+      return true;
+    }
+    case json::kind::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& item : v.get_array()) {
+        if (!first) out += ',';
+        first = false;
+        if (!WriteCanonical(item, out, false)) return false;
+      }
+      out += ']';
+      return true;
+    }
+    case json::kind::string:
+      if (HasNul(v.get_string())) return false;
+      out += json::serialize(v);
+      return true;
+    default:
+      out += json::serialize(v);
+      return true;
+  }
+}
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(length * 2);
+  for (unsigned int i = 0; i < length; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 0xf];
+  }
+  return out;
+}
+
+std::string StringField(const json::object& obj, std::string_view key) {
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->value().is_string()) return {};
+  return std::string(it->value().get_string());
+}
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+}  // namespace
+
+BodyResult ParseCallbackBody(std::string_view service, std::string_view raw) {
+  json::parse_options options;
+  options.max_depth = kMaxJsonDepth;
+  boost::system::error_code ec;
+  json::value value = json::parse(raw, ec, {}, options);
+  if (ec) return {std::nullopt, BodyError::kNotJson};
+  if (!value.is_object()) return {std::nullopt, BodyError::kNotObject};
+
+  std::string canonical(service);
+  canonical += '\n';
+  if (!WriteCanonical(value, canonical, true)) return {std::nullopt, BodyError::kUnstorable};
+
+  auto& obj = value.get_object();
+  ParsedBody body;
+  body.username = StringField(obj, "username");
+  body.password = StringField(obj, "password");
+  obj.erase("username");
+  obj.erase("password");
+  body.request_id = StringField(obj, "requestId");
+  if (auto it = obj.find("callbackCount"); it != obj.end() && it->value().is_int64())
+    body.attempt = static_cast<int>(std::clamp<std::int64_t>(it->value().get_int64(), 0, 1000000));
+  if (auto it = obj.find("deviceIds"); it != obj.end() && it->value().is_array() &&
+                                        !it->value().get_array().empty() &&
+                                        it->value().get_array()[0].is_object()) {
+    const auto& first = it->value().get_array()[0].get_object();
+    body.device_id = StringField(first, "id");
+    body.device_kind = Lower(StringField(first, "kind"));
+  }
+  body.dedup_key = Sha256Hex(canonical);
+  body.stored_json = json::serialize(value);
+  return {std::move(body), BodyError::kNotJson};
+}
+
+const char* Describe(BodyError error) {
+  switch (error) {
+    case BodyError::kNotJson: return "body is not valid JSON";
+    case BodyError::kNotObject: return "body is not a JSON object";
+    case BodyError::kUnstorable: return "body contains a NUL character";
+  }
+  return "bad body";
+}
+
+}  // namespace tscb::handlers

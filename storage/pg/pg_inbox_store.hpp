@@ -1,0 +1,31 @@
+#pragma once
+// InboxStore on PostgreSQL. Owns one connection (opened lazily, dropped and
+// reopened after a connection failure), so one instance per writer thread.
+// A batch is one statement and one commit, whatever its size.
+#include <memory>
+#include <pqxx/connection>
+#include <string>
+
+#include "storage/inbox.hpp"
+
+namespace tscb::storage::pg {
+
+class PgInboxStore final : public InboxStore {
+ public:
+  explicit PgInboxStore(std::string connection_string);
+  ~PgInboxStore() override;
+
+  std::vector<InsertOutcome> InsertBatch(std::span<const InboxRecord> records) override;
+
+  // Opens the connection now (normally done by the first batch).
+  void ConnectNow();
+  bool Connected() const;
+
+ private:
+  pqxx::connection& Connection();
+
+  std::string connection_string_;
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
+}  // namespace tscb::storage::pg
