@@ -32,6 +32,12 @@ void ReadDatabase(MapReader r, DatabaseConfig& db) {
   r.Finish();
 }
 
+// Relative paths are relative to the config file's folder, not the cwd.
+std::string ResolvePath(const ReadContext& ctx, const std::string& path) {
+  if (path.empty() || path.front() == '/' || ctx.base_dir.empty()) return path;
+  return ctx.base_dir + "/" + path;
+}
+
 void RequireReadableFile(MapReader& r, const char* key, const std::string& path) {
   if (path.empty()) {
     r.Context().errors.Add(r.Child(key), r.PathOf(key), "is required when tls.enabled is true");
@@ -57,6 +63,8 @@ void ReadListener(MapReader r, ListenerConfig& l) {
   tls.Read("enabled", l.tls.enabled);
   tls.Read("certificate", l.tls.certificate_file);
   tls.Read("private_key", l.tls.private_key_file);
+  l.tls.certificate_file = ResolvePath(r.Context(), l.tls.certificate_file);
+  l.tls.private_key_file = ResolvePath(r.Context(), l.tls.private_key_file);
   if (l.tls.enabled) {
     RequireReadableFile(tls, "certificate", l.tls.certificate_file);
     RequireReadableFile(tls, "private_key", l.tls.private_key_file);

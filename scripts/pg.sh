@@ -25,6 +25,7 @@ pg_start() {
   local dir=$1 bin
   bin=$(pg_bin) || return 1
   mkdir -p "$dir"
+  chmod o+x "$(dirname "$dir")"  # the postgres user must reach its folder
   chown postgres:postgres "$dir"
   chmod 700 "$dir"
   TSCB_PG_PORT=$(free_port)

@@ -11,9 +11,10 @@ namespace {
 // "tscb" in ASCII, then 1: the advisory lock every migrator takes.
 constexpr long long kMigrationLockKey = 0x7473636200000001LL;
 
-constexpr const char* kReadVersion =
-    "SELECT CASE WHEN to_regclass('tscb.schema_migrations') IS NULL THEN 0 "
-    "ELSE (SELECT coalesce(max(version), 0) FROM tscb.schema_migrations) END";
+// Two statements: a query naming a missing table fails at parse time.
+constexpr const char* kHasMigrationsTable =
+    "SELECT to_regclass('tscb.schema_migrations') IS NOT NULL";
+constexpr const char* kReadVersion = "SELECT coalesce(max(version), 0) FROM tscb.schema_migrations";
 
 constexpr const char* kBootstrap =
     "CREATE SCHEMA IF NOT EXISTS tscb;"
@@ -26,6 +27,7 @@ constexpr const char* kRecord = "INSERT INTO tscb.schema_migrations (version, na
 
 int ReadVersion(pqxx::connection& conn) {
   pqxx::nontransaction tx(conn);
+  if (!tx.exec1(kHasMigrationsTable)[0].as<bool>()) return 0;
   return tx.exec1(kReadVersion)[0].as<int>();
 }
 

@@ -1,0 +1,43 @@
+# Shared by test.sh, demo.sh and bench/run.sh: install the Debian packages
+# the project needs (only when something is missing) and build.
+
+TSCB_ROOT=${TSCB_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+TSCB_BUILD=${TSCB_BUILD:-$TSCB_ROOT/build}
+
+TSCB_PACKAGES=(
+  g++ cmake ninja-build ccache pkg-config git python3 curl openssl
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libssl-dev
+  libpqxx-dev libyaml-cpp-dev libspdlog-dev libsystemd-dev prometheus-cpp-dev
+  libgtest-dev libgmock-dev postgresql-15 postgresql-client-15
+)
+
+log() { printf '\n== %s\n' "$*"; }
+
+install_deps() {
+  local missing=() p
+  for p in "${TSCB_PACKAGES[@]}" "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    log "Debian packages: all present"
+    return 0
+  fi
+  log "Installing Debian packages: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "need root to install packages (or install them yourself): ${missing[*]}" >&2
+    return 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # Debian's postgresql package tries to start a system cluster; we use our own.
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+build() {
+  local type=${1:-RelWithDebInfo}
+  shift || true
+  log "Building ($type) in $TSCB_BUILD"
+  export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+  cmake -S "$TSCB_ROOT" -B "$TSCB_BUILD" -G Ninja -DCMAKE_BUILD_TYPE="$type" "$@" >/dev/null
+  cmake --build "$TSCB_BUILD" -j2
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Every test: installs what it needs, builds, starts a throwaway PostgreSQL,
+# runs the unit, pg and e2e tiers with ctest, stops PostgreSQL. Exits
+# non-zero on any failure, and when any tier ran no test or skipped one.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+. "$TSCB_ROOT/scripts/pg.sh"
+
+install_deps
+build RelWithDebInfo
+
+log "Starting a throwaway PostgreSQL"
+work=$(mktemp -d /tmp/tscb-test.XXXXXX)
+cleanup() { pg_stop; rm -rf "$work"; }
+trap cleanup EXIT
+pg_start "$work/pg"
+export TSCB_TEST_PG_HOST=127.0.0.1 TSCB_TEST_PG_PORT=$TSCB_PG_PORT TSCB_TEST_PG_USER=postgres
+
+status=0
+for label in unit pg e2e; do
+  log "ctest -L $label"
+  out="$work/ctest-$label.txt"
+  ctest --test-dir "$TSCB_BUILD" -L "^$label\$" -j2 --timeout 180 --output-on-failure \
+    --no-tests=error 2>&1 | tee "$out" || status=1
+  if grep -Eq '(Not Run|Skipped|\*\*\*Skipped)' "$out"; then
+    echo "ctest -L $label: some tests were skipped or not run" >&2
+    status=1
+  fi
+done
+# One closing line for all tiers, from ctest's own summaries.
+passed=0 failed=0
+for label in unit pg e2e; do
+  line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$work/ctest-$label.txt" || true)
+  if [ -z "$line" ]; then status=1; continue; fi
+  f=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
+  t=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$line")
+  passed=$((passed + t - f))
+  failed=$((failed + f))
+done
+[ $status -eq 0 ] || [ $failed -gt 0 ] || failed=1
+echo
+echo "tests: $passed passed, $failed failed"
+exit $status

@@ -1,0 +1,117 @@
+#pragma once
+// Shared set-up for e2e tests: a fresh database, test certificates, a config
+// file with every service of the fixtures (credentials in secret files), and
+// the real ts-callbackd binary on port 0.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "tests/support/daemon_process.hpp"
+#include "tests/support/http_client.hpp"
+#include "tests/support/test_database.hpp"
+
+namespace tscb::testing {
+
+inline const std::vector<std::string>& FixtureServices() {
+  static const std::vector<std::string> services = {
+      "CarrierService",     "NiddService",   "EnhancedConnectivityService",
+      "SMSDeliveryConfirmation", "DiagnosticsService", "ExternalProvisioningChanges",
+      "PromoChanges",       "ResumeTrackingNotification", "AlertService"};
+  return services;
+}
+
+inline std::string UsernameFor(const std::string& service) { return "user-" + service; }
+inline std::string PasswordFor(const std::string& service) { return "pw-" + service + "-s3cr3t"; }
+
+struct Fixture {
+  std::string name;     // file name without .json
+  std::string service;  // part before "__"
+  boost::json::object body;
+};
+
+inline std::vector<Fixture> LoadFixtures() {
+  std::vector<Fixture> out;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::string(TSCB_SOURCE_DIR) + "/tests/data/callbacks")) {
+    if (entry.path().extension() != ".json") continue;
+    std::ifstream in(entry.path());
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string name = entry.path().stem().string();
+    out.push_back({name, name.substr(0, name.find("__")), boost::json::parse(text.str()).as_object()});
+  }
+  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.name < b.name; });
+  return out;
+}
+
+// The body as ThingSpace would send it: with the registered credentials.
+inline std::string AsSent(const std::string& service, boost::json::object body) {
+  body["username"] = UsernameFor(service);
+  body["password"] = PasswordFor(service);
+  return boost::json::serialize(body);
+}
+
+struct DaemonOptions {
+  std::string request_timeout = "2s";
+  std::string idle_timeout = "5s";
+  std::string grace_period = "5s";
+  std::string linger = "1ms";
+  std::string allow_from = "[127.0.0.1/32, 198.51.100.0/24]";
+  std::string trusted_proxies = "[127.0.0.1/32]";
+  std::string log_level = "info";
+};
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    certs_ = std::make_unique<TempDir>();
+    MakeTestCertificates(certs_->Path());
+  }
+  static void TearDownTestSuite() { certs_.reset(); }
+
+  std::string WriteConfig(const DaemonOptions& o) {
+    std::ostringstream y;
+    y << "account: \"0000123456-00001\"\n"
+      << "log: { level: " << o.log_level << " }\n"
+      << "database: { host: " << db_.Host() << ", port: " << db_.Port() << ", name: " << db_.Name()
+      << ", user: " << db_.User() << " }\n"
+      << "listener:\n  address: 127.0.0.1\n  port: 0\n"
+      << "  tls: { certificate: " << certs_->Path() << "/cert.pem, private_key: " << certs_->Path()
+      << "/key.pem }\n"
+      << "  limits: { request_timeout: " << o.request_timeout << ", idle_timeout: " << o.idle_timeout
+      << ", max_body_bytes: 65536, max_header_bytes: 8192 }\n"
+      << "  allow_from: " << o.allow_from << "\n  trusted_proxies: " << o.trusted_proxies << "\n"
+      << "services:\n";
+    for (const auto& s : FixtureServices()) {
+      dir_.Write("secrets/" + s, PasswordFor(s) + "\n");
+      y << "  " << s << ": { username: " << UsernameFor(s) << ", password: { file: secrets/" << s
+        << " } }\n";
+    }
+    y << "inbox: { linger: " << o.linger << " }\n"
+      << "admin: { address: 127.0.0.1, port: 0 }\n"
+      << "shutdown: { grace_period: " << o.grace_period << " }\n";
+    return dir_.Write("config.yaml", y.str());
+  }
+
+  void StartDaemon(const DaemonOptions& options = {}) {
+    std::string config = WriteConfig(options);
+    daemon_ = std::make_unique<DaemonProcess>(std::vector<std::string>{"run", "--config", config},
+                                              dir_.Path() + "/daemon.log");
+    ASSERT_TRUE(daemon_->WaitUntilListening()) << daemon_->Log();
+  }
+
+  HttpClient Client() { return HttpClient(daemon_->CallbackPort(), certs_->Path() + "/ca.pem"); }
+  HttpClient Admin() { return HttpClient(daemon_->AdminPort(), ""); }
+  long long InboxRows() { return db_.Scalar("SELECT count(*) FROM tscb.inbox"); }
+
+  static inline std::unique_ptr<TempDir> certs_;
+  TestDatabase db_;
+  TempDir dir_;
+  std::unique_ptr<DaemonProcess> daemon_;
+};
+
+}  // namespace tscb::testing

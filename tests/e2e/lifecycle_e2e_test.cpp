@@ -1,0 +1,165 @@
+// Start-up, readiness, shutdown and database failure, with the real binary.
+#include <signal.h>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "tests/e2e/daemon_fixture.hpp"
+
+namespace tscb::testing {
+namespace {
+
+class LifecycleE2eTest : public DaemonTest {};
+
+TEST_F(LifecycleE2eTest, HealthzAndReadyzAnswerWhenRunning) {
+  StartDaemon();
+  auto admin = Admin();
+  auto health = admin.Get("/healthz");
+  EXPECT_EQ(health.status, 200) << health.error;
+  auto ready = admin.Get("/readyz");
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  auto json = boost::json::parse(ready.body).as_object();
+  EXPECT_TRUE(json.at("ready").as_bool());
+  EXPECT_TRUE(json.at("database_ok").as_bool());
+  EXPECT_EQ(json.at("schema_version"), json.at("schema_expected"));
+  EXPECT_EQ(admin.Request("POST", "/readyz", "").status, 405);
+  EXPECT_EQ(Admin().Get("/nope").status, 404);
+}
+
+TEST_F(LifecycleE2eTest, CheckConfigPrintsEveryErrorWithFileLineAndPathAndExits2) {
+  std::string file = dir_.Write("bad.yaml",
+                                "account: \"0000123456-00001\"\n"
+                                "listener:\n"
+                                "  port: nine\n"
+                                "  allow_from: [1.2.3.4/40]\n"
+                                "services:\n"
+                                "  CarrierService: { username: u, password: plain-text }\n");
+  auto r = RunBinary({"check-config", "--config", file});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find(file + ":3: listener.port: expected an integer"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find(file + ":4: listener.allow_from[0]: expected an IP address"),
+            std::string::npos);
+  EXPECT_NE(r.output.find(file + ":6: services.CarrierService.password: secrets are not written"),
+            std::string::npos);
+  EXPECT_NE(r.output.find("listener.tls.certificate: is required"), std::string::npos);
+}
+
+TEST_F(LifecycleE2eTest, CheckConfigAcceptsAValidConfig) {
+  auto r = RunBinary({"check-config", "--config", WriteConfig({})});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("OK (9 service(s))"), std::string::npos);
+}
+
+TEST_F(LifecycleE2eTest, MigrateCommandAppliesTheSchemaOnce) {
+  std::string config = WriteConfig({});
+  auto first = RunBinary({"migrate", "--config", config});
+  EXPECT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_NE(first.output.find("schema version 0 -> 1"), std::string::npos) << first.output;
+  auto second = RunBinary({"migrate", "--config", config});
+  EXPECT_NE(second.output.find("schema version 1 -> 1 (0 applied"), std::string::npos);
+}
+
+TEST_F(LifecycleE2eTest, UnknownCommandIsAUsageError) {
+  auto r = RunBinary({"frobnicate"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("unknown command 'frobnicate'"), std::string::npos);
+}
+
+TEST_F(LifecycleE2eTest, StartFailsClearlyWhenTheDatabaseIsUnreachable) {
+  std::string config = WriteConfig({});
+  std::ifstream in(config);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string yaml = text.str();
+  auto pos = yaml.find("port: " + std::to_string(db_.Port()));
+  yaml.replace(pos, 6 + std::to_string(db_.Port()).size(), "port: 1");
+  auto file = dir_.Write("unreachable.yaml", yaml);
+  auto r = RunBinary({"run", "--config", file});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("cannot start: database"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("bound on"), std::string::npos) << "listened without a database";
+}
+
+TEST_F(LifecycleE2eTest, SigtermDuringLoadLosesNoAcknowledgedCallback) {
+  StartDaemon();
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::set<std::string> acked;
+  std::atomic<int> unanswered{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 8; ++t) {
+    clients.emplace_back([&, t] {
+      auto client = Client();
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      int failures = 0;
+      for (int i = 0; !stop && failures < 3 && std::chrono::steady_clock::now() < deadline; ++i) {
+        std::string id = "load-" + std::to_string(t) + "-" + std::to_string(i);
+        boost::json::object body{{"requestId", id}, {"status", "Success"}};
+        auto reply = client.Post("/callbacks/CarrierService", AsSent("CarrierService", body));
+        if (reply.status == 200) {
+          std::lock_guard lock(mu);
+          acked.insert(id);
+          failures = 0;
+        } else {
+          ++unanswered;
+          ++failures;
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  daemon_->Signal(SIGTERM);
+  auto code = daemon_->Wait(std::chrono::seconds(15));
+  stop = true;
+  for (auto& c : clients) c.join();
+  ASSERT_TRUE(code.has_value()) << "daemon did not stop";
+  EXPECT_EQ(*code, 0) << daemon_->Log();
+  ASSERT_GT(acked.size(), 50u) << "the load never got going";
+  auto stored_list = db_.Column("SELECT request_id FROM tscb.inbox");
+  std::set<std::string> stored(stored_list.begin(), stored_list.end());
+  EXPECT_EQ(stored.size(), stored_list.size()) << "a callback was stored twice";
+  std::size_t lost = 0;
+  for (const auto& id : acked) lost += stored.count(id) ? 0 : 1;
+  EXPECT_EQ(lost, 0u) << "acknowledged but not stored";
+  // Stored but unanswered is allowed (the answer was cut off); ThingSpace resends it.
+  EXPECT_GE(stored.size(), acked.size());
+  EXPECT_NE(daemon_->Log().find("stopped:"), std::string::npos);
+}
+
+TEST_F(LifecycleE2eTest, DatabaseOutageAnswers503UntilItIsBackAndNeverAFalse200) {
+  StartDaemon();
+  auto client = Client();
+  boost::json::object body{{"requestId", "before"}};
+  ASSERT_EQ(client.Post("/callbacks/CarrierService", AsSent("CarrierService", body)).status, 200);
+
+  db_.ExecAdmin("ALTER DATABASE " + db_.Name() + " ALLOW_CONNECTIONS false");
+  db_.ExecAdmin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" +
+                db_.Name() + "'");
+  for (int i = 0; i < 5; ++i) {
+    boost::json::object during{{"requestId", "during-" + std::to_string(i)}};
+    auto reply = client.Post("/callbacks/CarrierService", AsSent("CarrierService", during));
+    EXPECT_EQ(reply.status, 503) << reply.body;
+    EXPECT_EQ(reply.headers["Retry-After"], "60");
+  }
+  // Readiness follows within a probe interval.
+  bool not_ready = false;
+  for (int i = 0; i < 50 && !not_ready; ++i) {
+    not_ready = Admin().Get("/readyz").status == 503;
+    if (!not_ready) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(not_ready);
+
+  db_.ExecAdmin("ALTER DATABASE " + db_.Name() + " ALLOW_CONNECTIONS true");
+  boost::json::object after{{"requestId", "after"}};
+  EXPECT_EQ(client.Post("/callbacks/CarrierService", AsSent("CarrierService", after)).status, 200);
+  EXPECT_EQ(db_.Column("SELECT request_id FROM tscb.inbox ORDER BY id"),
+            (std::vector<std::string>{"before", "after"}));
+  auto metrics = Admin().Get("/metrics").body;
+  EXPECT_NE(metrics.find("tscb_callbacks_total{outcome=\"unavailable\",service=\"CarrierService\"} 5"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace tscb::testing

@@ -1,0 +1,42 @@
+#pragma once
+// An in-memory InboxStore for unit tests: records batch sizes, dedups on the
+// key, and can be told to fail like a lost database connection.
+#include <mutex>
+#include <set>
+#include <vector>
+
+#include "storage/inbox.hpp"
+
+namespace tscb::testing {
+
+struct FakeInboxState {
+  std::mutex mu;
+  std::vector<std::size_t> batch_sizes;
+  std::set<std::string> keys;
+  bool fail = false;
+  std::int64_t next_id = 1;
+};
+
+class FakeInboxStore final : public storage::InboxStore {
+ public:
+  explicit FakeInboxStore(std::shared_ptr<FakeInboxState> state) : state_(std::move(state)) {}
+
+  std::vector<storage::InsertOutcome> InsertBatch(
+      std::span<const storage::InboxRecord> records) override {
+    std::lock_guard lock(state_->mu);
+    if (state_->fail) throw storage::StorageError("connection refused", true);
+    state_->batch_sizes.push_back(records.size());
+    std::vector<storage::InsertOutcome> out;
+    for (const auto& r : records) {
+      bool fresh = state_->keys.insert(r.dedup_key).second;
+      out.push_back({fresh ? storage::InsertStatus::kStored : storage::InsertStatus::kDuplicate,
+                     fresh ? state_->next_id++ : 0});
+    }
+    return out;
+  }
+
+ private:
+  std::shared_ptr<FakeInboxState> state_;
+};
+
+}  // namespace tscb::testing

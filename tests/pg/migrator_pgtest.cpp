@@ -1,0 +1,86 @@
+#include "storage/pg/migrator.hpp"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "storage/inbox.hpp"
+#include "storage/pg/connection.hpp"
+#include "tests/support/test_database.hpp"
+
+namespace tscb::storage::pg {
+namespace {
+
+using testing::TestDatabase;
+
+TEST(MigratorPgTest, FreshDatabaseIsMigratedToTheLatestVersion) {
+  TestDatabase db;
+  auto conn = Connect(db.ConnectionString());
+  EXPECT_EQ(ReadSchemaState(*conn).current, 0);
+  auto report = Migrate(*conn);
+  EXPECT_EQ(report.from_version, 0);
+  EXPECT_EQ(report.to_version, LatestSchemaVersion());
+  EXPECT_EQ(report.applied.size(), Migrations().size());
+  EXPECT_EQ(ReadSchemaState(*conn).current, LatestSchemaVersion());
+  // Last month, this month and three ahead.
+  EXPECT_EQ(report.partitions_created, 5);
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM pg_inherits WHERE inhparent = 'tscb.inbox'::regclass"),
+            6);  // five months and the default partition
+}
+
+TEST(MigratorPgTest, SecondRunAppliesNothing) {
+  TestDatabase db;
+  auto conn = Connect(db.ConnectionString());
+  Migrate(*conn);
+  auto again = Migrate(*conn);
+  EXPECT_TRUE(again.applied.empty());
+  EXPECT_EQ(again.partitions_created, 0);
+}
+
+TEST(MigratorPgTest, TwoMigratorsAtOnceApplyEachMigrationExactlyOnce) {
+  TestDatabase db;
+  std::vector<std::size_t> applied(4);
+  std::vector<std::string> errors(4);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      try {
+        auto conn = Connect(db.ConnectionString());
+        applied[i] = Migrate(*conn).applied.size();
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& e : errors) EXPECT_EQ(e, "");
+  std::size_t total = 0;
+  for (auto n : applied) total += n;
+  EXPECT_EQ(total, Migrations().size());  // one migrator did the work, the others found it done
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM tscb.schema_migrations"),
+            static_cast<long long>(Migrations().size()));
+}
+
+TEST(MigratorPgTest, SchemaNewerThanTheBinaryIsRefused) {
+  TestDatabase db;
+  auto conn = Connect(db.ConnectionString());
+  Migrate(*conn);
+  db.Exec("INSERT INTO tscb.schema_migrations (version, name) VALUES (9999, 'from_the_future')");
+  try {
+    Migrate(*conn);
+    FAIL() << "expected a StorageError";
+  } catch (const StorageError& e) {
+    EXPECT_NE(std::string(e.what()).find("newer than this binary"), std::string::npos) << e.what();
+  }
+}
+
+TEST(MigratorPgTest, EnsurePartitionsAddsMissingMonths) {
+  TestDatabase db;
+  auto conn = Connect(db.ConnectionString());
+  Migrate(*conn);
+  EXPECT_EQ(EnsurePartitions(*conn, 6), 3);  // three more months ahead
+  EXPECT_EQ(EnsurePartitions(*conn, 6), 0);
+}
+
+}  // namespace
+}  // namespace tscb::storage::pg

@@ -1,0 +1,121 @@
+#include "storage/pg/pg_inbox_store.hpp"
+
+#include <gtest/gtest.h>
+
+#include "storage/pg/connection.hpp"
+#include "storage/pg/migrator.hpp"
+#include "tests/support/test_database.hpp"
+
+namespace tscb::storage::pg {
+namespace {
+
+using testing::TestDatabase;
+
+InboxRecord Record(const std::string& key, int attempt = 1) {
+  InboxRecord r;
+  r.service = "CarrierService";
+  r.source_ip = "3.87.163.45";
+  r.dedup_key = key;
+  r.body_json = R"({"requestId":"req-)" + key + R"(","status":"Success"})";
+  r.attempt = attempt;
+  r.request_id = "req-" + key;
+  r.device_id = "89148000000800139708";
+  r.device_kind = "iccid";
+  return r;
+}
+
+class PgInboxStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto conn = Connect(db_.ConnectionString());
+    Migrate(*conn);
+  }
+  TestDatabase db_;
+};
+
+TEST_F(PgInboxStoreTest, BatchIsStoredWithEveryColumn) {
+  PgInboxStore store(db_.ConnectionString());
+  std::vector<InboxRecord> batch = {Record("a"), Record("b", 2), Record("c")};
+  auto out = store.InsertBatch(batch);
+  ASSERT_EQ(out.size(), 3u);
+  for (const auto& o : out) {
+    EXPECT_EQ(o.status, InsertStatus::kStored);
+    EXPECT_GT(o.inbox_id, 0);
+  }
+  EXPECT_NE(out[0].inbox_id, out[1].inbox_id);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox"), 3);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox WHERE service = 'CarrierService' AND "
+                       "source_ip = '3.87.163.45' AND device_kind = 'iccid' AND state = 'pending' "
+                       "AND body->>'status' = 'Success'"),
+            3);
+  EXPECT_EQ(db_.Scalar("SELECT attempt FROM tscb.inbox WHERE request_id = 'req-b'"), 2);
+  // Rows land in this month's partition, not the default one.
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox_default"), 0);
+}
+
+TEST_F(PgInboxStoreTest, ResendIsADuplicateOfTheStoredRowAndCountsTheDelivery) {
+  PgInboxStore store(db_.ConnectionString());
+  std::vector<InboxRecord> first = {Record("a", 1)};
+  auto stored = store.InsertBatch(first);
+  std::vector<InboxRecord> resend = {Record("a", 3)};
+  auto dup = store.InsertBatch(resend);
+  ASSERT_EQ(dup[0].status, InsertStatus::kDuplicate);
+  EXPECT_EQ(dup[0].inbox_id, stored[0].inbox_id);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox"), 1);
+  EXPECT_EQ(db_.Scalar("SELECT deliveries FROM tscb.inbox"), 2);
+  EXPECT_EQ(db_.Scalar("SELECT attempt FROM tscb.inbox"), 3);
+}
+
+TEST_F(PgInboxStoreTest, SameKeyTwiceInOneBatchStoresOneRow) {
+  PgInboxStore store(db_.ConnectionString());
+  std::vector<InboxRecord> batch = {Record("a", 1), Record("b"), Record("a", 2)};
+  auto out = store.InsertBatch(batch);
+  EXPECT_EQ(out[0].status, InsertStatus::kStored);
+  EXPECT_EQ(out[2].status, InsertStatus::kDuplicate);
+  EXPECT_EQ(out[2].inbox_id, out[0].inbox_id);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox"), 2);
+  EXPECT_EQ(db_.Scalar("SELECT deliveries FROM tscb.inbox WHERE request_id = 'req-a'"), 2);
+}
+
+TEST_F(PgInboxStoreTest, DedupHoldsAcrossPartitions) {
+  PgInboxStore store(db_.ConnectionString());
+  std::vector<InboxRecord> first = {Record("a")};
+  store.InsertBatch(first);
+  // Pretend the first delivery was stored two months ago, in another partition.
+  db_.Exec("UPDATE tscb.inbox SET received_at = received_at - interval '40 days'");
+  db_.Exec("UPDATE tscb.inbox_keys SET received_at = received_at - interval '40 days'");
+  ASSERT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox WHERE tableoid::regclass::text = "
+                       "'tscb.inbox_' || to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM')"),
+            0);
+  auto out = store.InsertBatch(first);
+  EXPECT_EQ(out[0].status, InsertStatus::kDuplicate);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox"), 1);
+  EXPECT_EQ(db_.Scalar("SELECT deliveries FROM tscb.inbox"), 2);
+}
+
+TEST_F(PgInboxStoreTest, UnreachableDatabaseThrowsConnectionLost) {
+  PgInboxStore store("host=127.0.0.1 port=1 user=nobody dbname=none connect_timeout=2");
+  std::vector<InboxRecord> batch = {Record("a")};
+  try {
+    store.InsertBatch(batch);
+    FAIL() << "expected StorageError";
+  } catch (const StorageError& e) {
+    EXPECT_TRUE(e.ConnectionLost());
+  }
+}
+
+TEST_F(PgInboxStoreTest, ReconnectsAfterItsConnectionIsKilled) {
+  PgInboxStore store(db_.ConnectionString());
+  std::vector<InboxRecord> a = {Record("a")};
+  store.InsertBatch(a);
+  db_.ExecAdmin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" +
+                db_.Name() + "' AND pid <> pg_backend_pid()");
+  std::vector<InboxRecord> b = {Record("b")};
+  EXPECT_THROW(store.InsertBatch(b), StorageError);  // the broken connection is noticed...
+  auto out = store.InsertBatch(b);                   // ...and replaced
+  EXPECT_EQ(out[0].status, InsertStatus::kStored);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox"), 2);
+}
+
+}  // namespace
+}  // namespace tscb::storage::pg

@@ -1,0 +1,142 @@
+#include "tests/support/daemon_process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace tscb::testing {
+
+TempDir::TempDir() {
+  std::string templ = (std::filesystem::temp_directory_path() / "tscb-test-XXXXXX").string();
+  if (!mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = templ;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::string TempDir::Write(const std::string& name, const std::string& content) const {
+  std::string file = path_ + "/" + name;
+  std::filesystem::create_directories(std::filesystem::path(file).parent_path());
+  std::ofstream(file, std::ios::binary) << content;
+  return file;
+}
+
+void MakeTestCertificates(const std::string& dir) {
+  std::string cmd = std::string(". '") + TSCB_SOURCE_DIR + "/scripts/certs.sh' && make_certs '" +
+                    dir + "'";
+  if (std::system(("bash -c \"" + cmd + "\"").c_str()) != 0)
+    throw std::runtime_error("could not make test certificates in " + dir);
+}
+
+namespace {
+
+pid_t Spawn(const std::vector<std::string>& args, const std::string& output_file,
+            const std::map<std::string, std::string>& env) {
+  pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    int fd = open(output_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    int null_in = open("/dev/null", O_RDONLY);
+    dup2(null_in, 0);
+    for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+    std::vector<char*> argv;
+    std::string binary = TSCB_BINARY;
+    argv.push_back(binary.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+std::string ReadFile(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+RunResult RunBinary(const std::vector<std::string>& args,
+                    const std::map<std::string, std::string>& env) {
+  TempDir dir;
+  std::string out = dir.Path() + "/out.txt";
+  pid_t pid = Spawn(args, out, env);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadFile(out)};
+}
+
+DaemonProcess::DaemonProcess(const std::vector<std::string>& args, const std::string& log_file,
+                             const std::map<std::string, std::string>& env)
+    : log_file_(log_file) {
+  pid_ = Spawn(args, log_file, env);
+}
+
+DaemonProcess::~DaemonProcess() {
+  if (pid_ > 0 && !reaped_) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+bool DaemonProcess::WaitUntilListening(std::chrono::milliseconds timeout) {
+  static const std::regex callback_re("callback listener bound on [^ \n]*:([0-9]+)");
+  static const std::regex admin_re("admin listener bound on [^ \n]*:([0-9]+)");
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::string log = Log();
+    std::smatch cm, am;
+    if (std::regex_search(log, cm, callback_re) && std::regex_search(log, am, admin_re) &&
+        log.find(" ready") != std::string::npos) {
+      callback_port_ = std::stoi(cm[1]);
+      admin_port_ = std::stoi(am[1]);
+      return true;
+    }
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      reaped_ = true;
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+void DaemonProcess::Signal(int signal) const {
+  if (pid_ > 0 && !reaped_) kill(pid_, signal);
+}
+
+std::optional<int> DaemonProcess::Wait(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      reaped_ = true;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return std::nullopt;
+}
+
+std::string DaemonProcess::Log() const { return ReadFile(log_file_); }
+
+}  // namespace tscb::testing

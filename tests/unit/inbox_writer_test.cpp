@@ -1,0 +1,138 @@
+#include "daemon/inbox_writer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <numeric>
+
+#include "tests/fakes/fake_inbox_store.hpp"
+
+namespace tscb::daemon {
+namespace {
+
+using testing::FakeInboxState;
+using testing::FakeInboxStore;
+
+// Collects completions and lets the test wait for all of them.
+struct Results {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<WriteResult> got;
+
+  InboxWriter::Completion Callback() {
+    return InboxWriter::Completion([this](WriteResult r) {
+      std::lock_guard lock(mu);
+      got.push_back(r);
+      cv.notify_all();
+    });
+  }
+  bool WaitFor(std::size_t n) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(10), [&] { return got.size() >= n; });
+  }
+};
+
+storage::InboxRecord Record(int i) {
+  storage::InboxRecord r;
+  r.service = "CarrierService";
+  r.dedup_key = "key-" + std::to_string(i);
+  r.body_json = "{}";
+  return r;
+}
+
+InboxWriter MakeWriter(std::shared_ptr<FakeInboxState> state, std::size_t batch_max,
+                       std::chrono::milliseconds linger) {
+  config::InboxConfig cfg;
+  cfg.batch_max = batch_max;
+  cfg.linger = linger;
+  cfg.writers = 1;
+  return InboxWriter([state] { return std::make_unique<FakeInboxStore>(state); }, cfg, nullptr);
+}
+
+TEST(InboxWriterTest, CallbacksArrivingTogetherShareOneCommit) {
+  auto state = std::make_shared<FakeInboxState>();
+  auto writer = MakeWriter(state, 100, std::chrono::milliseconds(300));
+  Results results;
+  writer.Start();
+  for (int i = 0; i < 50; ++i) writer.Enqueue(Record(i), results.Callback());
+  ASSERT_TRUE(results.WaitFor(50));
+  writer.Stop();
+  EXPECT_EQ(state->batch_sizes, std::vector<std::size_t>{50});
+  EXPECT_EQ(writer.GetStats().batches, 1u);
+  for (const auto& r : results.got) EXPECT_EQ(r.status, WriteStatus::kStored);
+}
+
+TEST(InboxWriterTest, BatchNeverExceedsBatchMax) {
+  auto state = std::make_shared<FakeInboxState>();
+  auto writer = MakeWriter(state, 10, std::chrono::milliseconds(50));
+  Results results;
+  for (int i = 0; i < 35; ++i) writer.Enqueue(Record(i), results.Callback());
+  writer.Start();
+  ASSERT_TRUE(results.WaitFor(35));
+  writer.Stop();
+  for (auto size : state->batch_sizes) EXPECT_LE(size, 10u);
+  EXPECT_EQ(std::accumulate(state->batch_sizes.begin(), state->batch_sizes.end(), 0u), 35u);
+  EXPECT_EQ(state->batch_sizes.size(), 4u);
+}
+
+TEST(InboxWriterTest, FailedCommitAnswersEveryWaiterWithFailure) {
+  auto state = std::make_shared<FakeInboxState>();
+  state->fail = true;
+  auto writer = MakeWriter(state, 100, std::chrono::milliseconds(20));
+  Results results;
+  writer.Start();
+  for (int i = 0; i < 5; ++i) writer.Enqueue(Record(i), results.Callback());
+  ASSERT_TRUE(results.WaitFor(5));
+  EXPECT_FALSE(writer.Healthy());
+  writer.Stop();
+  for (const auto& r : results.got) EXPECT_EQ(r.status, WriteStatus::kFailed);
+  EXPECT_GE(writer.GetStats().failed_batches, 1u);
+  EXPECT_EQ(writer.GetStats().records, 0u);
+}
+
+TEST(InboxWriterTest, RecoversWhenTheStoreWorksAgain) {
+  auto state = std::make_shared<FakeInboxState>();
+  state->fail = true;
+  auto writer = MakeWriter(state, 100, std::chrono::milliseconds(0));
+  Results results;
+  writer.Start();
+  writer.Enqueue(Record(1), results.Callback());
+  ASSERT_TRUE(results.WaitFor(1));
+  {
+    std::lock_guard lock(state->mu);
+    state->fail = false;
+  }
+  writer.Enqueue(Record(2), results.Callback());
+  ASSERT_TRUE(results.WaitFor(2));
+  writer.Stop();
+  EXPECT_EQ(results.got[0].status, WriteStatus::kFailed);
+  EXPECT_EQ(results.got[1].status, WriteStatus::kStored);
+  EXPECT_TRUE(writer.Healthy());
+}
+
+TEST(InboxWriterTest, DuplicateKeyIsReportedAsDuplicate) {
+  auto state = std::make_shared<FakeInboxState>();
+  auto writer = MakeWriter(state, 100, std::chrono::milliseconds(0));
+  Results results;
+  writer.Start();
+  writer.Enqueue(Record(7), results.Callback());
+  ASSERT_TRUE(results.WaitFor(1));
+  writer.Enqueue(Record(7), results.Callback());
+  ASSERT_TRUE(results.WaitFor(2));
+  writer.Stop();
+  EXPECT_EQ(results.got[1].status, WriteStatus::kDuplicate);
+}
+
+TEST(InboxWriterTest, StopWritesWhatIsAlreadyQueued) {
+  auto state = std::make_shared<FakeInboxState>();
+  auto writer = MakeWriter(state, 4, std::chrono::milliseconds(1000));
+  Results results;
+  for (int i = 0; i < 9; ++i) writer.Enqueue(Record(i), results.Callback());
+  writer.Start();
+  writer.Stop();  // must not wait out the linger, nor drop the queue
+  ASSERT_EQ(results.got.size(), 9u);
+  for (const auto& r : results.got) EXPECT_EQ(r.status, WriteStatus::kStored);
+}
+
+}  // namespace
+}  // namespace tscb::daemon
