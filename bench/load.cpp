@@ -1,0 +1,179 @@
+// tscb-load: posts realistic ThingSpace callbacks over HTTPS and reports
+// throughput and latency, for bench/run.sh. Each connection is a coroutine
+// that sends one request at a time (keep-alive, or a new TLS connection per
+// request). Every request carries a unique requestId, so the receiver's
+// table must end with exactly one row per 2xx. Bounded by --seconds.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
+
+struct Options {
+  int port = 0;
+  std::string ca;
+  std::string target = "/callbacks/CarrierService";
+  std::string username = "bench";
+  std::string password = "bench";
+  std::string run_id = "run";
+  int connections = 64;
+  double seconds = 10;
+  bool new_connection = false;
+  int threads = 1;
+};
+
+struct Stats {
+  std::vector<std::uint32_t> latency_us;
+  long ok = 0, non_2xx = 0, errors = 0, connects = 0;
+};
+
+std::string Body(const Options& o, int conn, long i) {
+  char iccid[32];
+  std::snprintf(iccid, sizeof iccid, "891480000%02d%09ld", conn % 100, i % 1000000000);
+  std::string id = o.run_id + "-" + std::to_string(conn) + "-" + std::to_string(i);
+  return std::string(R"({"username":")") + o.username + R"(","password":")" + o.password +
+         R"(","requestId":")" + id + R"(","deviceIds":[{"id":")" + iccid +
+         R"(","kind":"iccid"},{"id":"99001390783)" + std::to_string(1000 + conn) +
+         R"(","kind":"imei"}],"deviceResponse":{"activateResponse":{"deviceIds":[{"id":"1555555)" +
+         std::to_string(1000 + conn % 9000) +
+         R"(","kind":"msisdn"}],"ipAddress":"10.0.0.17","servicePlan":"M2M5GB","state":"active"}},)" +
+         R"("status":"Success","callbackCount":1,"maxCallbackThreshold":4})";
+}
+
+asio::awaitable<void> Connection(const Options& o, ssl::context& ctx, int conn, Clock::time_point end,
+                                 Stats& stats) {
+  auto ex = co_await asio::this_coro::executor;
+  tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(o.port));
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> stream;
+  beast::flat_buffer buffer;
+  long i = 0;
+  while (Clock::now() < end) {
+    auto start = Clock::now();
+    if (!stream) {
+      stream = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, ctx);
+      SSL_set_tlsext_host_name(stream->native_handle(), "localhost");
+      auto& lowest = beast::get_lowest_layer(*stream);
+      lowest.expires_after(std::chrono::seconds(10));
+      auto [cec] = co_await lowest.async_connect(endpoint, kUse);
+      if (!cec) std::tie(cec) = co_await stream->async_handshake(ssl::stream_base::client, kUse);
+      ++stats.connects;
+      if (cec) {
+        ++stats.errors;
+        stream.reset();
+        continue;
+      }
+      buffer.clear();
+    }
+    http::request<http::string_body> req{http::verb::post, o.target, 11};
+    req.set(http::field::host, "localhost");
+    req.set(http::field::content_type, "application/json");
+    req.keep_alive(!o.new_connection);
+    req.body() = Body(o, conn, i++);
+    req.prepare_payload();
+    beast::get_lowest_layer(*stream).expires_after(std::chrono::seconds(10));
+    auto [wec, wn] = co_await http::async_write(*stream, req, kUse);
+    http::response<http::string_body> res;
+    boost::system::error_code rec = wec;
+    if (!wec) std::tie(rec, wn) = co_await http::async_read(*stream, buffer, res, kUse);
+    if (rec) {
+      ++stats.errors;
+      stream.reset();
+      continue;
+    }
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count();
+    stats.latency_us.push_back(static_cast<std::uint32_t>(us));
+    if (res.result_int() / 100 == 2) ++stats.ok; else ++stats.non_2xx;
+    if (o.new_connection || !res.keep_alive()) {
+      beast::get_lowest_layer(*stream).expires_after(std::chrono::seconds(1));
+      co_await stream->async_shutdown(kUse);
+      stream.reset();
+    }
+  }
+}
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) { std::cerr << a << " needs a value\n"; std::exit(2); }
+      return argv[++i];
+    };
+    if (a == "--port") o.port = std::stoi(next());
+    else if (a == "--ca") o.ca = next();
+    else if (a == "--target") o.target = next();
+    else if (a == "--username") o.username = next();
+    else if (a == "--password") o.password = next();
+    else if (a == "--run-id") o.run_id = next();
+    else if (a == "--connections") o.connections = std::stoi(next());
+    else if (a == "--seconds") o.seconds = std::stod(next());
+    else if (a == "--threads") o.threads = std::stoi(next());
+    else if (a == "--new-connection") o.new_connection = true;
+    else { std::cerr << "unknown option " << a << "\n"; return 2; }
+  }
+  if (o.port <= 0 || o.seconds <= 0 || o.seconds > 600 || o.connections < 1 || o.connections > 20000) {
+    std::cerr << "usage: tscb-load --port P [--ca FILE] [--connections N] [--seconds S<=600] "
+                 "[--new-connection] [--target PATH] [--username U --password P] [--run-id ID]\n";
+    return 2;
+  }
+  ssl::context ctx(ssl::context::tls_client);
+  if (!o.ca.empty()) {
+    ctx.load_verify_file(o.ca);
+    ctx.set_verify_mode(ssl::verify_peer);
+  }
+  std::vector<Stats> per_conn(o.connections);
+  asio::io_context ioc;
+  auto start = Clock::now();
+  auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
+  for (int c = 0; c < o.connections; ++c)
+    asio::co_spawn(asio::make_strand(ioc), Connection(o, ctx, c, end, per_conn[c]), asio::detached);
+  std::vector<std::thread> pool;
+  for (int t = 1; t < o.threads; ++t) pool.emplace_back([&] { ioc.run(); });
+  ioc.run();
+  for (auto& t : pool) t.join();
+  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+
+  Stats all;
+  for (auto& s : per_conn) {
+    all.latency_us.insert(all.latency_us.end(), s.latency_us.begin(), s.latency_us.end());
+    all.ok += s.ok;
+    all.non_2xx += s.non_2xx;
+    all.errors += s.errors;
+    all.connects += s.connects;
+  }
+  std::sort(all.latency_us.begin(), all.latency_us.end());
+  auto pct = [&](double p) -> double {
+    if (all.latency_us.empty()) return 0;
+    auto idx = std::min(all.latency_us.size() - 1, static_cast<std::size_t>(p * all.latency_us.size()));
+    return all.latency_us[idx] / 1000.0;
+  };
+  std::printf("{\"ok\":%ld,\"non_2xx\":%ld,\"errors\":%ld,\"connects\":%ld,\"seconds\":%.2f,"
+              "\"rps\":%.0f,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"p999_ms\":%.2f}\n",
+              all.ok, all.non_2xx, all.errors, all.connects, elapsed, all.ok / elapsed, pct(0.50),
+              pct(0.99), pct(0.999));
+  return 0;
+}

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Ingest benchmark (issue: foundation). Starts its own PostgreSQL, ts-callbackd,
+# nginx (TLS, answers 200, stores nothing: the HTTP ceiling) and a Node.js
+# receiver (fastify + pg, one INSERT per callback: what users would write),
+# all on 127.0.0.1, loads each with bench/load.cpp for BENCH_SECONDS per
+# scenario, checks that every store holds exactly one row per 2xx, prints a
+# table with ratios, and stops everything it started (by PID).
+#   BENCH_SECONDS=10 bench/run.sh
+set -euo pipefail
+. "$(dirname "$0")/../scripts/common.sh"
+. "$TSCB_ROOT/scripts/pg.sh"
+. "$TSCB_ROOT/scripts/certs.sh"
+
+SECS=${BENCH_SECONDS:-10}
+install_deps nginx-light
+command -v npm >/dev/null || install_deps nodejs npm
+build Release
+
+work=$(mktemp -d /tmp/tscb-bench.XXXXXX)
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  pg_stop
+  rm -rf "$work"
+}
+trap cleanup EXIT
+LOAD="$TSCB_BUILD/bench/tscb-load"
+results="$work/results.jsonl"
+
+pg_start "$work/pg"
+psql "$PG_CONN" -qc "CREATE DATABASE tscb" -c "CREATE DATABASE node"
+psql "host=127.0.0.1 port=$TSCB_PG_PORT user=postgres dbname=node" -qc \
+  "CREATE TABLE node_inbox (id bigserial PRIMARY KEY, received_at timestamptz NOT NULL DEFAULT now(),
+                            service text NOT NULL, request_id text, body jsonb NOT NULL)"
+make_certs "$work/tls"
+q() { psql "host=127.0.0.1 port=$TSCB_PG_PORT user=postgres dbname=$1" -tAc "$2"; }
+
+# run NAME TARGET_KIND PORT CONNECTIONS [--new-connection]
+run() {
+  local name=$1 kind=$2 port=$3 conns=$4 extra=${5:-} out rows=null
+  log "$name: $conns connection(s) ${extra:-keep-alive}, ${SECS}s"
+  out=$("$LOAD" --port "$port" --ca "$work/tls/ca.pem" --connections "$conns" --seconds "$SECS" \
+    --run-id "$name" --username bench --password "$(cat "$work/secret")" $extra)
+  case $kind in
+    tscb) rows=$(q tscb "SELECT count(*) FROM tscb.inbox WHERE request_id LIKE '$name-%'") ;;
+    node) rows=$(q node "SELECT count(*) FROM node_inbox WHERE request_id LIKE '$name-%'") ;;
+  esac
+  echo "$out"
+  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(name=sys.argv[2], kind=sys.argv[3], conns=int(sys.argv[4]), rows=json.loads(sys.argv[5]), mode=sys.argv[6]); print(json.dumps(d))' \
+    "$out" "$name" "$kind" "$conns" "$rows" "${extra:-keepalive}" >>"$results"
+}
+
+# --- ts-callbackd
+head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$work/secret"
+tscb_port=$(free_port)
+cat >"$work/tscb.yaml" <<CONF
+account: "0000123456-00001"
+log: { level: info }   # the production default: one line per callback
+database: { host: 127.0.0.1, port: $TSCB_PG_PORT, name: tscb, user: postgres }
+listener:
+  address: 127.0.0.1
+  port: $tscb_port
+  tls: { certificate: tls/cert.pem, private_key: tls/key.pem }
+  allow_from: [127.0.0.1/32]
+services:
+  CarrierService: { username: bench, password: { file: secret } }
+admin: { port: 0 }
+CONF
+"$TSCB_BUILD/daemon/ts-callbackd" run --config "$work/tscb.yaml" >"$work/tscb.log" 2>&1 &
+tscb_pid=$!
+pids+=("$tscb_pid")
+for _ in $(seq 100); do grep -q ' ready' "$work/tscb.log" 2>/dev/null && break; sleep 0.1; done
+grep -q ' ready' "$work/tscb.log" || { echo "ts-callbackd did not start"; cat "$work/tscb.log"; exit 1; }
+idle_rss=$(awk '/VmRSS/{print $2}' "/proc/$tscb_pid/status")
+run tscb-ka64 tscb "$tscb_port" 64
+run tscb-ka256 tscb "$tscb_port" 256
+run tscb-new64 tscb "$tscb_port" 64 --new-connection
+peak_rss=$(awk '/VmHWM/{print $2}' "/proc/$tscb_pid/status")
+kill -TERM "$tscb_pid"; wait "$tscb_pid" || true
+
+# --- nginx: the HTTP ceiling
+nginx_port=$(free_port)
+sed -e "s|@DIR@|$work|g" -e "s|@PORT@|$nginx_port|" -e "s|@CERT@|$work/tls/cert.pem|" \
+  -e "s|@KEY@|$work/tls/key.pem|" "$TSCB_ROOT/bench/nginx.conf.in" >"$work/nginx.conf"
+nginx -c "$work/nginx.conf" -p "$work" -g 'daemon off;' &
+nginx_pid=$!
+pids+=("$nginx_pid")
+sleep 0.5
+run nginx-ka64 nginx "$nginx_port" 64
+run nginx-ka256 nginx "$nginx_port" 256
+run nginx-new64 nginx "$nginx_port" 64 --new-connection
+kill -QUIT "$nginx_pid"; wait "$nginx_pid" || true
+
+# --- Node.js receiver, 1 and 2 worker processes
+(cd "$TSCB_ROOT/bench/node-receiver" && npm install --no-audit --no-fund --silent)
+for workers in 1 2; do
+  node_port=$(free_port)
+  PORT=$node_port TLS_CERT="$work/tls/cert.pem" TLS_KEY="$work/tls/key.pem" WORKERS=$workers \
+    PGHOST=127.0.0.1 PGPORT=$TSCB_PG_PORT PGUSER=postgres PGDATABASE=node \
+    node "$TSCB_ROOT/bench/node-receiver/server.js" >"$work/node.log" 2>&1 &
+  node_pid=$!
+  pids+=("$node_pid")
+  for _ in $(seq 100); do curl -sk -o /dev/null "https://localhost:$node_port/" && break; sleep 0.1; done
+  run "node${workers}w-ka64" node "$node_port" 64
+  kill -TERM "$node_pid"; wait "$node_pid" || true
+done
+
+log "Results ($(date -u +%Y-%m-%d), $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), ${SECS}s per scenario)"
+python3 - "$results" "$idle_rss" "$peak_rss" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+by = {r["name"]: r for r in rows}
+print(f'{"scenario":<14}{"conns":>6} {"mode":<17}{"callbacks/s":>12}{"p50 ms":>9}{"p99 ms":>9}{"p99.9 ms":>10}{"errors":>8}  rows check')
+bad = False
+for r in rows:
+    check = "-"
+    if r["rows"] is not None:
+        ok = r["rows"] == r["ok"]
+        bad |= not ok
+        check = f'{r["rows"]} rows = {r["ok"]} 2xx' if ok else f'MISMATCH: {r["rows"]} rows, {r["ok"]} 2xx'
+    print(f'{r["name"]:<14}{r["conns"]:>6} {r["mode"]:<17}{r["rps"]:>12.0f}{r["p50_ms"]:>9.2f}{r["p99_ms"]:>9.2f}{r["p999_ms"]:>10.2f}{r["errors"]+r["non_2xx"]:>8}  {check}')
+node_best = max((r for r in rows if r["kind"] == "node"), key=lambda r: r["rps"])
+t = by["tscb-ka64"]
+print()
+print(f'ts-callbackd / Node.js ({node_best["name"]}), 64 keep-alive: {t["rps"]/node_best["rps"]:.2f}x   (target >= 3x)')
+print(f'ts-callbackd / nginx, 64 keep-alive:  {t["rps"]/by["nginx-ka64"]["rps"]:.2f}')
+print(f'ts-callbackd / nginx, 256 keep-alive: {by["tscb-ka256"]["rps"]/by["nginx-ka256"]["rps"]:.2f}')
+print(f'ts-callbackd / nginx, new TLS connection per callback: {by["tscb-new64"]["rps"]/by["nginx-new64"]["rps"]:.2f}')
+print(f'ts-callbackd p99 at 64 keep-alive: {t["p99_ms"]:.2f} ms   (target < 15 ms)')
+print(f'ts-callbackd RSS: idle {int(sys.argv[2])/1024:.1f} MiB, peak {int(sys.argv[3])/1024:.1f} MiB')
+sys.exit(1 if bad else 0)
+PY
