@@ -66,10 +66,13 @@ struct ServiceConfig {
   Secret password;
 };
 
+// Defaults measured with bench/run.sh on 2 cores: no linger (a batch is what
+// queued while the previous commit ran) and two writers, so that one commits
+// while the other fills, beat longer lingers and larger batches.
 struct InboxConfig {
-  std::size_t batch_max = 256;  // callbacks per commit at most
-  Duration linger{std::chrono::milliseconds(1)};
-  int writers = 1;  // threads, each with its own connection
+  std::size_t batch_max = 16;  // callbacks per commit at most
+  Duration linger{0};          // extra wait for company once a batch has one callback
+  int writers = 2;             // threads, each with its own connection
 };
 
 struct AdminConfig {

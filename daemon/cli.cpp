@@ -101,7 +101,9 @@ int Main(int argc, char** argv) {
   if (command == "migrate") return Migrate(*config);
   SetUpLogging(config->log.level);
   spdlog::info("ts-callbackd 0.1.0 starting with {}", config_path);
-  return RunDaemon(*config);
+  int code = RunDaemon(*config);
+  ShutDownLogging();
+  return code;
 }
 
 }  // namespace tscb::daemon

@@ -87,11 +87,14 @@ void InboxWriter::WriteBatch(storage::InboxStore& store, std::vector<Pending>& b
 
   std::vector<storage::InsertOutcome> outcomes;
   std::string error;
+  auto started = std::chrono::steady_clock::now();
   try {
     outcomes = store.InsertBatch(records);
   } catch (const storage::StorageError& e) {
     error = e.what();
   }
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
   bool ok = error.empty();
   bool was_healthy;
@@ -108,6 +111,7 @@ void InboxWriter::WriteBatch(storage::InboxStore& store, std::vector<Pending>& b
   }
   if (metrics_) {
     if (ok) {
+      metrics_->ObserveBatch(records.size(), seconds);
       metrics_->InboxBatches().Increment();
       metrics_->InboxRows().Increment(static_cast<double>(records.size()));
     } else {

@@ -15,5 +15,7 @@ namespace tscb::daemon {
 
 // Returns false for an unknown level name (config validation prevents it).
 bool SetUpLogging(const std::string& level);
+// Flushes and stops the logging thread (call before exit).
+void ShutDownLogging();
 
 }  // namespace tscb::daemon

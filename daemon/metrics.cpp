@@ -79,6 +79,18 @@ Metrics::Metrics(const std::vector<std::string>& services)
                          .Help("Inbox batches that failed to commit")
                          .Register(*registry_)
                          .Add({});
+  batch_size_ = &prometheus::BuildHistogram()
+                     .Name("tscb_inbox_batch_records")
+                     .Help("Callbacks per inbox transaction")
+                     .Register(*registry_)
+                     .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 5, 10, 20, 50, 100, 200,
+                                                                      500, 1000});
+  batch_seconds_ = &prometheus::BuildHistogram()
+                        .Name("tscb_inbox_batch_seconds")
+                        .Help("Time to write and commit one inbox transaction")
+                        .Register(*registry_)
+                        .Add({}, prometheus::Histogram::BucketBoundaries{
+                                     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1});
   inbox_queue_ = &prometheus::BuildGauge()
                       .Name("tscb_inbox_queue")
                       .Help("Callbacks waiting for an inbox writer")

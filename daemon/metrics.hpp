@@ -56,6 +56,10 @@ class Metrics {
   prometheus::Counter& InboxRows() { return *inbox_rows_; }
   prometheus::Counter& InboxFailures() { return *inbox_failures_; }
   prometheus::Gauge& InboxQueue() { return *inbox_queue_; }
+  void ObserveBatch(std::size_t records, double seconds) {
+    batch_size_->Observe(static_cast<double>(records));
+    batch_seconds_->Observe(seconds);
+  }
 
   // Prometheus text exposition format.
   std::string Serialize() const;
@@ -70,6 +74,8 @@ class Metrics {
   prometheus::Counter* inbox_rows_ = nullptr;
   prometheus::Counter* inbox_failures_ = nullptr;
   prometheus::Gauge* inbox_queue_ = nullptr;
+  prometheus::Histogram* batch_size_ = nullptr;
+  prometheus::Histogram* batch_seconds_ = nullptr;
 };
 
 }  // namespace tscb::daemon

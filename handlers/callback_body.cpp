@@ -63,13 +63,12 @@ bool WriteCanonical(const json::value& v, std::string& out, bool top_level) {
 }
 
 std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
+  unsigned char digest[32];
+  Sha256(data, digest);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  out.reserve(length * 2);
-  for (unsigned int i = 0; i < length; ++i) {
+  out.reserve(64);
+  for (unsigned int i = 0; i < 32; ++i) {
     out += kHex[digest[i] >> 4];
     out += kHex[digest[i] & 0xf];
   }
@@ -90,15 +89,26 @@ std::string Lower(std::string s) {
 
 }  // namespace
 
+void Sha256(std::string_view data, unsigned char out[32]) {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  unsigned int length = 0;
+  EVP_Digest(data.data(), data.size(), out, &length, md, nullptr);
+}
+
 BodyResult ParseCallbackBody(std::string_view service, std::string_view raw) {
   json::parse_options options;
   options.max_depth = kMaxJsonDepth;
   boost::system::error_code ec;
-  json::value value = json::parse(raw, ec, {}, options);
+  // Most bodies are a few KiB: parse into stack memory, spill to the heap.
+  unsigned char scratch[16 * 1024];
+  json::monotonic_resource arena(scratch, sizeof scratch);
+  json::value value = json::parse(raw, ec, &arena, options);
   if (ec) return {std::nullopt, BodyError::kNotJson};
   if (!value.is_object()) return {std::nullopt, BodyError::kNotObject};
 
-  std::string canonical(service);
+  std::string canonical;
+  canonical.reserve(raw.size() + service.size() + 1);
+  canonical += service;
   canonical += '\n';
   if (!WriteCanonical(value, canonical, true)) return {std::nullopt, BodyError::kUnstorable};
 

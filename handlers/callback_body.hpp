@@ -38,4 +38,8 @@ BodyResult ParseCallbackBody(std::string_view service, std::string_view raw);
 
 const char* Describe(BodyError error);
 
+// SHA-256 of `data` into `out` (32 bytes). Uses one explicitly fetched
+// algorithm object: OpenSSL 3's implicit fetch per call takes a global lock.
+void Sha256(std::string_view data, unsigned char out[32]);
+
 }  // namespace tscb::handlers

@@ -8,11 +8,10 @@
 namespace tscb::handlers {
 
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {
-  unsigned char da[EVP_MAX_MD_SIZE], db[EVP_MAX_MD_SIZE];
-  unsigned int la = 0, lb = 0;
-  EVP_Digest(a.data(), a.size(), da, &la, EVP_sha256(), nullptr);
-  EVP_Digest(b.data(), b.size(), db, &lb, EVP_sha256(), nullptr);
-  return la == lb && CRYPTO_memcmp(da, db, la) == 0;
+  unsigned char da[32], db[32];
+  Sha256(a, da);
+  Sha256(b, db);
+  return CRYPTO_memcmp(da, db, sizeof da) == 0;
 }
 
 IngestDecision DecideCallback(const config::ServiceConfig& service, std::string_view client_ip,

@@ -30,7 +30,6 @@ CREATE TABLE tscb.inbox_default PARTITION OF tscb.inbox DEFAULT;
 
 CREATE INDEX inbox_pending_idx ON tscb.inbox (id) WHERE state = 'pending';
 CREATE INDEX inbox_request_id_idx ON tscb.inbox (request_id);
-CREATE INDEX inbox_received_at_idx ON tscb.inbox (received_at);
 
 CREATE TABLE tscb.inbox_keys (
     dedup_key   text        PRIMARY KEY,

@@ -59,7 +59,7 @@ struct DaemonOptions {
   std::string request_timeout = "2s";
   std::string idle_timeout = "5s";
   std::string grace_period = "5s";
-  std::string linger = "1ms";
+  std::string linger = "0ms";
   std::string allow_from = "[127.0.0.1/32, 198.51.100.0/24]";
   std::string trusted_proxies = "[127.0.0.1/32]";
   std::string log_level = "info";

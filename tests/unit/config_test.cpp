@@ -65,7 +65,8 @@ TEST(ConfigTest, ExampleYamlLoadsWithEveryKeyAndItsSecrets) {
   EXPECT_EQ(c.services[0].password.Reveal(), "carrier-secret");
   EXPECT_EQ(c.database.password.Reveal(), "db");
   EXPECT_EQ(c.listener.limits.max_body_bytes, 65536u);
-  EXPECT_EQ(c.inbox.linger, std::chrono::milliseconds(1));
+  EXPECT_EQ(c.inbox.linger, std::chrono::milliseconds(0));
+  EXPECT_EQ(c.inbox.writers, 2);
   EXPECT_EQ(c.listener.tls.certificate_file, (dir / "tls/cert.pem").string());
 }
 
