@@ -11,20 +11,14 @@ namespace tscb::storage::pg {
 namespace {
 
 constexpr const char* kInsertName = "tscb_inbox_insert";
-// One statement, run in autocommit: one round trip and one transaction per
-// batch. The batch arrives as one JSON array (one parse on the server);
-// repeats of a key inside the batch were merged by the caller ("n" counts
-// them, "a" is their highest attempt). A key is claimed in inbox_keys first
-// and only claimed keys get an inbox row. A key that was already stored
-// before this statement is a resend: its row's delivery count and attempt go
-// up (`touched`). Data-modifying CTEs always run to completion, and none sees
-// the others' rows, which is exactly what keeps new rows out of `touched`.
-// A key committed by another writer while this statement waited on it is
-// neither claimed nor touched: still a duplicate, its counters left as they are.
+// The batch arrives as one JSON array: one parse on the server, one
+// statement, however many callbacks. A dedup key is claimed in inbox_keys
+// first; only claimed keys get an inbox row. Data-modifying CTEs always run
+// to completion, whether or not the final SELECT reads them.
 constexpr const char* kInsertSql = R"sql(
 WITH input AS (
     SELECT (r->>'i')::int AS ord, r->>'k' AS dedup_key, r->>'s' AS service,
-           (r->>'ip')::inet AS source_ip, (r->>'a')::int AS attempt, (r->>'n')::int AS times,
+           (r->>'ip')::inet AS source_ip, (r->>'a')::int AS attempt,
            r->>'rq' AS request_id, r->>'d' AS device_id, r->>'dk' AS device_kind,
            r->'b' AS body
     FROM jsonb_array_elements($1::jsonb) AS r
@@ -35,20 +29,25 @@ WITH input AS (
     RETURNING dedup_key, inbox_id, received_at
 ), stored AS (
     INSERT INTO tscb.inbox (id, received_at, service, source_ip, dedup_key, request_id,
-                            device_id, device_kind, attempt, deliveries, body)
+                            device_id, device_kind, attempt, body)
     SELECT c.inbox_id, c.received_at, i.service, i.source_ip, i.dedup_key, i.request_id,
-           i.device_id, i.device_kind, i.attempt, i.times, i.body
+           i.device_id, i.device_kind, i.attempt, i.body
     FROM input i JOIN claimed c USING (dedup_key)
     RETURNING id
-), touched AS (
-    UPDATE tscb.inbox AS b
-    SET deliveries = b.deliveries + i.times, attempt = greatest(b.attempt, i.attempt)
-    FROM input i JOIN tscb.inbox_keys k USING (dedup_key)
-    WHERE b.id = k.inbox_id AND b.received_at = k.received_at
-    RETURNING i.ord, b.id
 )
-SELECT i.ord, c.inbox_id, t.id
-FROM input i LEFT JOIN claimed c USING (dedup_key) LEFT JOIN touched t USING (ord)
+SELECT i.ord, c.inbox_id FROM input i LEFT JOIN claimed c USING (dedup_key) ORDER BY i.ord
+)sql";
+
+constexpr const char* kTouchName = "tscb_inbox_touch";
+// A resend: keep the highest attempt number and count the delivery.
+constexpr const char* kTouchSql = R"sql(
+UPDATE tscb.inbox AS b
+SET deliveries = b.deliveries + d.times, attempt = greatest(b.attempt, d.attempt)
+FROM (SELECT r->>'k' AS dedup_key, max((r->>'a')::int) AS attempt, count(*)::int AS times
+      FROM jsonb_array_elements($1::jsonb) AS r GROUP BY 1) AS d
+JOIN tscb.inbox_keys k USING (dedup_key)
+WHERE b.id = k.inbox_id AND b.received_at = k.received_at
+RETURNING d.dedup_key, b.id
 )sql";
 
 void AppendString(std::string& out, const std::string& value) {
@@ -71,6 +70,7 @@ pqxx::connection& PgInboxStore::Connection() {
     conn_ = Connect(connection_string_);
     Translate("prepare inbox statements", [&] {
       conn_->prepare(kInsertName, kInsertSql);
+      conn_->prepare(kTouchName, kTouchSql);
     });
   }
   return *conn_;
@@ -84,24 +84,19 @@ std::vector<InsertOutcome> PgInboxStore::InsertBatch(std::span<const InboxRecord
   std::vector<InsertOutcome> outcomes(records.size());
   if (records.empty()) return outcomes;
 
-  // Merge repeats of a key: the first occurrence is sent, with how many
-  // times it came and its highest attempt; the repeats are duplicates of it.
+  // A key repeated inside the batch is sent once; the repeats are duplicates.
   std::unordered_map<std::string_view, std::size_t> first_of_key;
-  std::vector<std::size_t> first(records.size());
-  std::vector<int> times(records.size(), 0), attempt(records.size(), 0);
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    auto [it, fresh] = first_of_key.emplace(records[i].dedup_key, i);
-    first[i] = it->second;
-    ++times[it->second];
-    attempt[it->second] = std::max(attempt[it->second], records[i].attempt);
-  }
+  std::vector<std::size_t> repeat_of(records.size(), SIZE_MAX);
   std::string batch = "[";
   for (std::size_t i = 0; i < records.size(); ++i) {
-    if (first[i] != i) continue;
     const InboxRecord& r = records[i];
+    auto [it, fresh] = first_of_key.emplace(r.dedup_key, i);
+    if (!fresh) {
+      repeat_of[i] = it->second;
+      continue;
+    }
     if (batch.size() > 1) batch += ',';
-    batch += "{\"i\":" + std::to_string(i) + ",\"a\":" + std::to_string(attempt[i]) +
-             ",\"n\":" + std::to_string(times[i]) + ",\"k\":";
+    batch += "{\"i\":" + std::to_string(i) + ",\"a\":" + std::to_string(r.attempt) + ",\"k\":";
     AppendString(batch, r.dedup_key);
     batch += ",\"s\":";
     AppendString(batch, r.service);
@@ -121,24 +116,49 @@ std::vector<InsertOutcome> PgInboxStore::InsertBatch(std::span<const InboxRecord
 
   try {
     Translate("store callbacks", [&] {
-      pqxx::nontransaction tx(Connection());  // autocommit: the statement is the transaction
-      for (const auto& row : tx.exec_prepared(kInsertName, batch)) {
+      pqxx::work tx(Connection());
+      pqxx::result rows = tx.exec_prepared(kInsertName, batch);
+      std::string touch = "[";
+      for (const auto& row : rows) {
         auto index = row[0].as<std::size_t>();
-        if (!row[1].is_null()) {
-          outcomes[index] = {InsertStatus::kStored, row[1].as<std::int64_t>()};
+        if (row[1].is_null()) {
+          outcomes[index].status = InsertStatus::kDuplicate;
+          if (touch.size() > 1) touch += ',';
+          touch += "{\"a\":" + std::to_string(records[index].attempt) + ",\"k\":";
+          AppendString(touch, records[index].dedup_key);
+          touch += '}';
         } else {
-          outcomes[index] = {InsertStatus::kDuplicate,
-                             row[2].is_null() ? 0 : row[2].as<std::int64_t>()};
+          outcomes[index] = {InsertStatus::kStored, row[1].as<std::int64_t>()};
         }
       }
+      for (std::size_t i = 0; i < records.size(); ++i) {
+        if (repeat_of[i] == SIZE_MAX) continue;
+        if (touch.size() > 1) touch += ',';
+        touch += "{\"a\":" + std::to_string(records[i].attempt) + ",\"k\":";
+        AppendString(touch, records[i].dedup_key);
+        touch += '}';
+      }
+      touch += ']';
+      if (touch.size() > 2) {
+        std::unordered_map<std::string, std::int64_t> existing;
+        for (const auto& row : tx.exec_prepared(kTouchName, touch))
+          existing.emplace(row[0].as<std::string>(), row[1].as<std::int64_t>());
+        for (std::size_t i = 0; i < records.size(); ++i) {
+          if (outcomes[i].status != InsertStatus::kDuplicate) continue;
+          auto it = existing.find(records[i].dedup_key);
+          if (it != existing.end()) outcomes[i].inbox_id = it->second;
+        }
+      }
+      tx.commit();
     });
   } catch (const StorageError& e) {
     if (e.ConnectionLost()) conn_.reset();
     throw;
   }
   for (std::size_t i = 0; i < records.size(); ++i) {
-    if (first[i] == i) continue;
-    outcomes[i] = {InsertStatus::kDuplicate, outcomes[first[i]].inbox_id};
+    if (repeat_of[i] == SIZE_MAX) continue;
+    const InsertOutcome& first = outcomes[repeat_of[i]];
+    outcomes[i] = {InsertStatus::kDuplicate, first.inbox_id};
   }
   return outcomes;
 }
