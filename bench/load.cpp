@@ -115,7 +115,7 @@ asio::awaitable<void> Connection(const Options& o, ssl::context& ctx, int conn, 
   }
 }
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   Options o;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -176,4 +176,7 @@ int main(int argc, char** argv) {
               all.ok, all.non_2xx, all.errors, all.connects, elapsed, all.ok / elapsed, pct(0.50),
               pct(0.99), pct(0.999));
   return 0;
+} catch (const std::exception& e) {
+  std::cerr << "tscb-load: " << e.what() << " (check the numeric options)\n";
+  return 2;
 }

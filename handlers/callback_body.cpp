@@ -112,15 +112,26 @@ BodyResult ParseCallbackBody(std::string_view service, std::string_view raw) {
   canonical += '\n';
   if (!WriteCanonical(value, canonical, true)) return {std::nullopt, BodyError::kUnstorable};
 
-  auto& obj = value.get_object();
+  const auto& obj = value.get_object();
   ParsedBody body;
   body.username = StringField(obj, "username");
   body.password = StringField(obj, "password");
-  obj.erase("username");
-  obj.erase("password");
   body.request_id = StringField(obj, "requestId");
-  if (auto it = obj.find("callbackCount"); it != obj.end() && it->value().is_int64())
-    body.attempt = static_cast<int>(std::clamp<std::int64_t>(it->value().get_int64(), 0, 1000000));
+  body.dedup_key = Sha256Hex(canonical);
+  // The stored body is the canonical text (credentials already left out)
+  // with callbackCount put back: jsonb keeps no key order, so one pass over
+  // the document serves both the key and the stored copy.
+  body.stored_json.assign(canonical, service.size() + 1);
+  if (auto it = obj.find("callbackCount"); it != obj.end()) {
+    if (it->value().is_int64())
+      body.attempt =
+          static_cast<int>(std::clamp<std::int64_t>(it->value().get_int64(), 0, 1000000));
+    body.stored_json.pop_back();  // '}'
+    if (body.stored_json.size() > 1) body.stored_json += ',';
+    body.stored_json += "\"callbackCount\":";
+    body.stored_json += json::serialize(it->value());
+    body.stored_json += '}';
+  }
   if (auto it = obj.find("deviceIds"); it != obj.end() && it->value().is_array() &&
                                         !it->value().get_array().empty() &&
                                         it->value().get_array()[0].is_object()) {
@@ -128,8 +139,6 @@ BodyResult ParseCallbackBody(std::string_view service, std::string_view raw) {
     body.device_id = StringField(first, "id");
     body.device_kind = Lower(StringField(first, "kind"));
   }
-  body.dedup_key = Sha256Hex(canonical);
-  body.stored_json = json::serialize(value);
   return {std::move(body), BodyError::kNotJson};
 }
 

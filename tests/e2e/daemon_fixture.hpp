@@ -63,6 +63,8 @@ struct DaemonOptions {
   std::string allow_from = "[127.0.0.1/32, 198.51.100.0/24]";
   std::string trusted_proxies = "[127.0.0.1/32]";
   std::string log_level = "info";
+  std::string max_connections = "100";
+  bool tls = true;
 };
 
 class DaemonTest : public ::testing::Test {
@@ -80,10 +82,11 @@ class DaemonTest : public ::testing::Test {
       << "database: { host: " << db_.Host() << ", port: " << db_.Port() << ", name: " << db_.Name()
       << ", user: " << db_.User() << " }\n"
       << "listener:\n  address: 127.0.0.1\n  port: 0\n"
-      << "  tls: { certificate: " << certs_->Path() << "/cert.pem, private_key: " << certs_->Path()
-      << "/key.pem }\n"
+      << "  tls: { enabled: " << (o.tls ? "true" : "false") << ", certificate: " << certs_->Path()
+      << "/cert.pem, private_key: " << certs_->Path() << "/key.pem }\n"
       << "  limits: { request_timeout: " << o.request_timeout << ", idle_timeout: " << o.idle_timeout
-      << ", max_body_bytes: 65536, max_header_bytes: 8192 }\n"
+      << ", max_body_bytes: 65536, max_header_bytes: 8192, max_connections: " << o.max_connections
+      << " }\n"
       << "  allow_from: " << o.allow_from << "\n  trusted_proxies: " << o.trusted_proxies << "\n"
       << "services:\n";
     for (const auto& s : FixtureServices()) {
@@ -98,13 +101,16 @@ class DaemonTest : public ::testing::Test {
   }
 
   void StartDaemon(const DaemonOptions& options = {}) {
+    tls_ = options.tls;
     std::string config = WriteConfig(options);
     daemon_ = std::make_unique<DaemonProcess>(std::vector<std::string>{"run", "--config", config},
                                               dir_.Path() + "/daemon.log");
     ASSERT_TRUE(daemon_->WaitUntilListening()) << daemon_->Log();
   }
 
-  HttpClient Client() { return HttpClient(daemon_->CallbackPort(), certs_->Path() + "/ca.pem"); }
+  HttpClient Client() {
+    return HttpClient(daemon_->CallbackPort(), tls_ ? certs_->Path() + "/ca.pem" : "");
+  }
   HttpClient Admin() { return HttpClient(daemon_->AdminPort(), ""); }
   long long InboxRows() { return db_.Scalar("SELECT count(*) FROM tscb.inbox"); }
 
@@ -112,6 +118,7 @@ class DaemonTest : public ::testing::Test {
   TestDatabase db_;
   TempDir dir_;
   std::unique_ptr<DaemonProcess> daemon_;
+  bool tls_ = true;
 };
 
 }  // namespace tscb::testing

@@ -162,5 +162,37 @@ TEST_F(IngestE2eTest, KeepAliveConnectionCarriesManyCallbacks) {
   EXPECT_NE(metrics.find("tscb_open_connections 1"), std::string::npos) << metrics;
 }
 
+TEST_F(IngestE2eTest, ConnectionsBeyondTheCapAreClosedAndTheOthersStillWork) {
+  DaemonOptions options;
+  options.max_connections = "2";
+  StartDaemon(options);
+  auto first = Client();
+  auto second = Client();
+  boost::json::object body{{"requestId", "cap-1"}};
+  ASSERT_EQ(first.Post("/callbacks/CarrierService", AsSent("CarrierService", body)).status, 200);
+  body["requestId"] = "cap-2";
+  ASSERT_EQ(second.Post("/callbacks/CarrierService", AsSent("CarrierService", body)).status, 200);
+  auto third = Client();
+  EXPECT_FALSE(third.Connect()) << "a third connection got through a cap of 2";
+  body["requestId"] = "cap-3";
+  EXPECT_EQ(first.Post("/callbacks/CarrierService", AsSent("CarrierService", body)).status, 200);
+  EXPECT_EQ(InboxRows(), 3);
+  auto metrics = Admin().Get("/metrics").body;
+  EXPECT_NE(metrics.find("tscb_http_rejected_total{reason=\"connection_limit\"} 1"),
+            std::string::npos);
+}
+
+TEST_F(IngestE2eTest, PlainHttpOnlyWhenConfiguredAndWithAWarning) {
+  DaemonOptions options;
+  options.tls = false;
+  StartDaemon(options);
+  EXPECT_NE(daemon_->Log().find("listener.tls.enabled is false"), std::string::npos);
+  EXPECT_NE(daemon_->Log().find("(plain http)"), std::string::npos);
+  auto client = Client();
+  boost::json::object body{{"requestId", "plain"}};
+  EXPECT_EQ(client.Post("/callbacks/CarrierService", AsSent("CarrierService", body)).status, 200);
+  EXPECT_EQ(InboxRows(), 1);
+}
+
 }  // namespace
 }  // namespace tscb::testing
