@@ -3,20 +3,20 @@
 // that sends one request at a time (keep-alive, or a new TLS connection per
 // request). Every request carries a unique requestId, so the receiver's
 // table must end with exactly one row per 2xx. Bounded by --seconds.
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -64,8 +64,8 @@ std::string Body(const Options& o, int conn, long i) {
          R"("status":"Success","callbackCount":1,"maxCallbackThreshold":4})";
 }
 
-asio::awaitable<void> Connection(const Options& o, ssl::context& ctx, int conn, Clock::time_point end,
-                                 Stats& stats) {
+asio::awaitable<void> Connection(const Options& o, ssl::context& ctx, int conn,
+                                 Clock::time_point end, Stats& stats) {
   auto ex = co_await asio::this_coro::executor;
   tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(o.port));
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> stream;
@@ -106,7 +106,10 @@ asio::awaitable<void> Connection(const Options& o, ssl::context& ctx, int conn, 
     }
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count();
     stats.latency_us.push_back(static_cast<std::uint32_t>(us));
-    if (res.result_int() / 100 == 2) ++stats.ok; else ++stats.non_2xx;
+    if (res.result_int() / 100 == 2)
+      ++stats.ok;
+    else
+      ++stats.non_2xx;
     if (o.new_connection || !res.keep_alive()) {
       beast::get_lowest_layer(*stream).expires_after(std::chrono::seconds(1));
       co_await stream->async_shutdown(kUse);
@@ -120,22 +123,39 @@ int main(int argc, char** argv) try {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
-      if (i + 1 >= argc) { std::cerr << a << " needs a value\n"; std::exit(2); }
+      if (i + 1 >= argc) {
+        std::cerr << a << " needs a value\n";
+        std::exit(2);
+      }
       return argv[++i];
     };
-    if (a == "--port") o.port = std::stoi(next());
-    else if (a == "--ca") o.ca = next();
-    else if (a == "--target") o.target = next();
-    else if (a == "--username") o.username = next();
-    else if (a == "--password") o.password = next();
-    else if (a == "--run-id") o.run_id = next();
-    else if (a == "--connections") o.connections = std::stoi(next());
-    else if (a == "--seconds") o.seconds = std::stod(next());
-    else if (a == "--threads") o.threads = std::stoi(next());
-    else if (a == "--new-connection") o.new_connection = true;
-    else { std::cerr << "unknown option " << a << "\n"; return 2; }
+    if (a == "--port")
+      o.port = std::stoi(next());
+    else if (a == "--ca")
+      o.ca = next();
+    else if (a == "--target")
+      o.target = next();
+    else if (a == "--username")
+      o.username = next();
+    else if (a == "--password")
+      o.password = next();
+    else if (a == "--run-id")
+      o.run_id = next();
+    else if (a == "--connections")
+      o.connections = std::stoi(next());
+    else if (a == "--seconds")
+      o.seconds = std::stod(next());
+    else if (a == "--threads")
+      o.threads = std::stoi(next());
+    else if (a == "--new-connection")
+      o.new_connection = true;
+    else {
+      std::cerr << "unknown option " << a << "\n";
+      return 2;
+    }
   }
-  if (o.port <= 0 || o.seconds <= 0 || o.seconds > 600 || o.connections < 1 || o.connections > 20000) {
+  if (o.port <= 0 || o.seconds <= 0 || o.seconds > 600 || o.connections < 1 ||
+      o.connections > 20000) {
     std::cerr << "usage: tscb-load --port P [--ca FILE] [--connections N] [--seconds S<=600] "
                  "[--new-connection] [--target PATH] [--username U --password P] [--run-id ID]\n";
     return 2;
@@ -148,7 +168,8 @@ int main(int argc, char** argv) try {
   std::vector<Stats> per_conn(o.connections);
   asio::io_context ioc;
   auto start = Clock::now();
-  auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
+  auto end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
   for (int c = 0; c < o.connections; ++c)
     asio::co_spawn(asio::make_strand(ioc), Connection(o, ctx, c, end, per_conn[c]), asio::detached);
   std::vector<std::thread> pool;
@@ -168,13 +189,15 @@ int main(int argc, char** argv) try {
   std::sort(all.latency_us.begin(), all.latency_us.end());
   auto pct = [&](double p) -> double {
     if (all.latency_us.empty()) return 0;
-    auto idx = std::min(all.latency_us.size() - 1, static_cast<std::size_t>(p * all.latency_us.size()));
+    auto idx =
+        std::min(all.latency_us.size() - 1, static_cast<std::size_t>(p * all.latency_us.size()));
     return all.latency_us[idx] / 1000.0;
   };
-  std::printf("{\"ok\":%ld,\"non_2xx\":%ld,\"errors\":%ld,\"connects\":%ld,\"seconds\":%.2f,"
-              "\"rps\":%.0f,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"p999_ms\":%.2f}\n",
-              all.ok, all.non_2xx, all.errors, all.connects, elapsed, all.ok / elapsed, pct(0.50),
-              pct(0.99), pct(0.999));
+  std::printf(
+      "{\"ok\":%ld,\"non_2xx\":%ld,\"errors\":%ld,\"connects\":%ld,\"seconds\":%.2f,"
+      "\"rps\":%.0f,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"p999_ms\":%.2f}\n",
+      all.ok, all.non_2xx, all.errors, all.connects, elapsed, all.ok / elapsed, pct(0.50),
+      pct(0.99), pct(0.999));
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "tscb-load: " << e.what() << " (check the numeric options)\n";

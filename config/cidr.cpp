@@ -43,7 +43,9 @@ std::optional<Cidr> Cidr::Parse(std::string_view text) {
   cidr.text = std::string(text);
   for (int i = 0; i < 16; ++i) {
     int keep = cidr.prefix_bits - i * 8;
-    std::uint8_t mask = keep >= 8 ? 0xff : keep <= 0 ? 0 : static_cast<std::uint8_t>(0xff << (8 - keep));
+    std::uint8_t mask = keep >= 8   ? 0xff
+                        : keep <= 0 ? 0
+                                    : static_cast<std::uint8_t>(0xff << (8 - keep));
     cidr.network[i] = (*address)[i] & mask;
   }
   return cidr;

@@ -210,8 +210,7 @@ std::string DatabaseConfig::ConnectionString() const {
     return out + "'";
   };
   std::string s = "host=" + quote(host) + " port=" + std::to_string(port) +
-                  " dbname=" + quote(name) + " user=" + quote(user) +
-                  " connect_timeout=" +
+                  " dbname=" + quote(name) + " user=" + quote(user) + " connect_timeout=" +
                   std::to_string(std::max<long long>(1, connect_timeout.count() / 1000)) +
                   " application_name='ts-callbackd'";
   if (!password.Empty()) s += " password=" + quote(password.Reveal());

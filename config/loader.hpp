@@ -12,8 +12,8 @@
 namespace tscb::config {
 
 struct LoadResult {
-  std::optional<Config> config;      // set when errors is empty
-  std::vector<std::string> errors;   // every problem found
+  std::optional<Config> config;     // set when errors is empty
+  std::vector<std::string> errors;  // every problem found
 };
 
 // `env` defaults to the process environment.

@@ -6,13 +6,30 @@
 namespace tscb::config {
 namespace {
 // Spec 3.4. "AlertsService" is the deregister page's spelling of AlertService.
-constexpr std::array<std::string_view, 24> kServices = {
-    "CarrierService", "NiddService", "EnhancedConnectivityService", "SMSDeliveryConfirmation",
-    "DiagnosticsService", "AlertService", "AlertsService", "DeviceUsage",
-    "DeviceSuspensionStatus", "DevicePRLInformation", "DeviceService", "DeviceProfileService",
-    "StateService", "ExternalProvisioningChanges", "PromoChanges", "ResumeTrackingNotification",
-    "SubscriptionNotificationService", "DevicePromoUsage", "ExtendedEnhancedConnectivityService",
-    "IntelligenceService", "NetworkEventService", "PwnService", "QoS", "VIPCallbackService"};
+constexpr std::array<std::string_view, 24> kServices = {"CarrierService",
+                                                        "NiddService",
+                                                        "EnhancedConnectivityService",
+                                                        "SMSDeliveryConfirmation",
+                                                        "DiagnosticsService",
+                                                        "AlertService",
+                                                        "AlertsService",
+                                                        "DeviceUsage",
+                                                        "DeviceSuspensionStatus",
+                                                        "DevicePRLInformation",
+                                                        "DeviceService",
+                                                        "DeviceProfileService",
+                                                        "StateService",
+                                                        "ExternalProvisioningChanges",
+                                                        "PromoChanges",
+                                                        "ResumeTrackingNotification",
+                                                        "SubscriptionNotificationService",
+                                                        "DevicePromoUsage",
+                                                        "ExtendedEnhancedConnectivityService",
+                                                        "IntelligenceService",
+                                                        "NetworkEventService",
+                                                        "PwnService",
+                                                        "QoS",
+                                                        "VIPCallbackService"};
 }  // namespace
 
 std::span<const std::string_view> KnownCallbackServices() { return kServices; }

@@ -73,9 +73,12 @@ void MapReader::Read(const char* key, bool& out) {
   if (!n.IsDefined()) return;
   if (!n.IsScalar()) return Error(n, key, "expected true or false");
   const std::string& s = n.Scalar();
-  if (s == "true") out = true;
-  else if (s == "false") out = false;
-  else Error(n, key, "expected true or false, got '" + s + "'");
+  if (s == "true")
+    out = true;
+  else if (s == "false")
+    out = false;
+  else
+    Error(n, key, "expected true or false, got '" + s + "'");
 }
 
 void MapReader::Read(const char* key, int& out, int min, int max) {
@@ -87,8 +90,7 @@ void MapReader::Read(const char* key, int& out, int min, int max) {
   if (!n.IsScalar() || ec != std::errc() || end != s.data() + s.size())
     return Error(n, key, "expected an integer");
   if (value < min || value > max)
-    return Error(n, key,
-                 "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    return Error(n, key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
   out = static_cast<int>(value);
 }
 
@@ -107,8 +109,7 @@ void MapReader::Read(const char* key, std::size_t& out, std::size_t min, std::si
   if (!n.IsScalar() || ec != std::errc() || end != s.data() + s.size())
     return Error(n, key, "expected a whole number");
   if (value < min || value > max)
-    return Error(n, key,
-                 "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    return Error(n, key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
   out = static_cast<std::size_t>(value);
 }
 

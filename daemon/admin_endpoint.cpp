@@ -11,10 +11,14 @@ std::optional<Response> AdminEndpoint::OnHeader(const http::request_header<>& he
                                                 RequestContext& ctx) {
   std::string_view target = header.target();
   target = target.substr(0, target.find('?'));
-  if (target == "/healthz") ctx.route = kHealthz;
-  else if (target == "/readyz") ctx.route = kReadyz;
-  else if (target == "/metrics") ctx.route = kMetrics;
-  else return MakeError(http::status::not_found, header.version(), "not found");
+  if (target == "/healthz")
+    ctx.route = kHealthz;
+  else if (target == "/readyz")
+    ctx.route = kReadyz;
+  else if (target == "/metrics")
+    ctx.route = kMetrics;
+  else
+    return MakeError(http::status::not_found, header.version(), "not found");
   if (header.method() != http::verb::get) {
     auto res = MakeError(http::status::method_not_allowed, header.version(), "use GET");
     res.set(http::field::allow, "GET");
@@ -25,7 +29,8 @@ std::optional<Response> AdminEndpoint::OnHeader(const http::request_header<>& he
 
 asio::awaitable<Response> AdminEndpoint::OnRequest(Request& request, RequestContext& ctx) {
   unsigned version = request.version();
-  if (ctx.route == kHealthz) co_return MakeJsonResponse(http::status::ok, version, R"({"status":"alive"})");
+  if (ctx.route == kHealthz)
+    co_return MakeJsonResponse(http::status::ok, version, R"({"status":"alive"})");
   if (ctx.route == kMetrics) {
     Response res{http::status::ok, version};
     res.set(http::field::content_type, "text/plain; version=0.0.4");

@@ -10,7 +10,8 @@ namespace tscb::daemon {
 
 class AdminEndpoint final : public HttpHandler {
  public:
-  AdminEndpoint(const Health& health, const Metrics& metrics) : health_(health), metrics_(metrics) {}
+  AdminEndpoint(const Health& health, const Metrics& metrics)
+      : health_(health), metrics_(metrics) {}
 
   std::optional<Response> OnHeader(const http::request_header<>& header,
                                    RequestContext& ctx) override;

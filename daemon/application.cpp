@@ -68,8 +68,9 @@ int RunDaemon(const config::Config& config) {
       return 1;
     }
   } else {
-    spdlog::warn("listener.tls.enabled is false: callbacks are accepted over plain HTTP; only do "
-                 "this behind a TLS-terminating proxy");
+    spdlog::warn(
+        "listener.tls.enabled is false: callbacks are accepted over plain HTTP; only do "
+        "this behind a TLS-terminating proxy");
   }
 
   std::vector<std::string> service_names;

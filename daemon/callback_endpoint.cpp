@@ -14,7 +14,8 @@ std::vector<std::string> ServiceNames(const std::vector<config::ServiceConfig>& 
 }
 
 double MillisecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
 }
 
 }  // namespace
@@ -31,8 +32,8 @@ Response CallbackEndpoint::Reject(Rejection why, http::status status, unsigned v
                                   const std::string& message, const RequestContext& ctx,
                                   std::string_view target) {
   metrics_.Count(why);
-  spdlog::warn("refused request {} from {}: {} ({})", target.substr(0, 200), ctx.client_ip,
-               message, static_cast<int>(status));
+  spdlog::warn("refused request {} from {}: {} ({})", target.substr(0, 200), ctx.client_ip, message,
+               static_cast<int>(status));
   return MakeError(status, version, message);
 }
 
@@ -70,13 +71,18 @@ asio::awaitable<Response> CallbackEndpoint::OnRequest(Request& request, RequestC
     Outcome outcome = Outcome::kNotJson;
     http::status status = http::status::bad_request;
     switch (decision.verdict) {
-      case handlers::Verdict::kNotObject: outcome = Outcome::kNotObject; break;
-      case handlers::Verdict::kUnstorable: outcome = Outcome::kUnstorable; break;
+      case handlers::Verdict::kNotObject:
+        outcome = Outcome::kNotObject;
+        break;
+      case handlers::Verdict::kUnstorable:
+        outcome = Outcome::kUnstorable;
+        break;
       case handlers::Verdict::kBadCredentials:
         outcome = Outcome::kBadCredentials;
         status = http::status::unauthorized;
         break;
-      default: break;
+      default:
+        break;
     }
     metrics_.Count(ctx.route, outcome);
     spdlog::warn("callback {} from {} refused: {} ({})", service.name, ctx.client_ip,
@@ -85,7 +91,8 @@ asio::awaitable<Response> CallbackEndpoint::OnRequest(Request& request, RequestC
   }
 
   std::string request_id = decision.record->request_id;
-  WriteResult result = co_await writer_.AsyncWrite(std::move(*decision.record), asio::use_awaitable);
+  WriteResult result =
+      co_await writer_.AsyncWrite(std::move(*decision.record), asio::use_awaitable);
   double latency_ms = MillisecondsSince(ctx.started);
   switch (result.status) {
     case WriteStatus::kStored:
@@ -99,14 +106,15 @@ asio::awaitable<Response> CallbackEndpoint::OnRequest(Request& request, RequestC
       co_return MakeJsonResponse(http::status::ok, version,
                                  stored ? R"({"status":"stored"})" : R"({"status":"duplicate"})");
     }
-    case WriteStatus::kFailed: break;
+    case WriteStatus::kFailed:
+      break;
   }
   // Not stored: ThingSpace must resend (spec 3.7), so never a 2xx here.
   metrics_.Count(ctx.route, Outcome::kUnavailable);
   spdlog::warn("callback {} request_id={} not stored (database unavailable): answered 503",
                service.name, request_id);
-  auto res = MakeError(http::status::service_unavailable, version,
-                       "storage unavailable, retry later");
+  auto res =
+      MakeError(http::status::service_unavailable, version, "storage unavailable, retry later");
   res.set(http::field::retry_after, "60");
   co_return res;
 }

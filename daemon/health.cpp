@@ -10,7 +10,9 @@ Health::Health(std::string connection_string, std::chrono::milliseconds interval
 
 Health::~Health() { Stop(); }
 
-void Health::Start() { thread_ = std::thread([this] { Run(); }); }
+void Health::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void Health::Stop() {
   {

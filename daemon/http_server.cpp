@@ -2,10 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/ip/v6_only.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/string_view.hpp>
@@ -49,9 +49,9 @@ Response MakeJsonResponse(http::status status, unsigned version, const std::stri
 }
 
 Response MakeError(http::status status, unsigned version, const std::string& message) {
-  return MakeJsonResponse(status, version,
-                          "{\"error\":" + boost::json::serialize(boost::json::string_view(message)) +
-                              "}");
+  return MakeJsonResponse(
+      status, version,
+      "{\"error\":" + boost::json::serialize(boost::json::string_view(message)) + "}");
 }
 
 HttpServer::HttpServer(asio::io_context& ioc, std::string name, std::shared_ptr<ssl::context> tls,
@@ -75,9 +75,7 @@ std::uint16_t HttpServer::Bind(const std::string& address, std::uint16_t port) {
   return acceptor_.local_endpoint().port();
 }
 
-void HttpServer::Start() {
-  asio::co_spawn(acceptor_.get_executor(), AcceptLoop(), asio::detached);
-}
+void HttpServer::Start() { asio::co_spawn(acceptor_.get_executor(), AcceptLoop(), asio::detached); }
 
 void HttpServer::Stop(std::function<void()> on_drained) {
   stopping_ = true;

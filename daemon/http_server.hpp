@@ -22,9 +22,9 @@
 namespace tscb::daemon {
 
 struct RequestContext {
-  std::string peer_ip;                // TCP peer
-  std::size_t route = 0;              // set by the handler in OnHeader
-  std::string client_ip;              // set by the handler (after X-Forwarded-For)
+  std::string peer_ip;                            // TCP peer
+  std::size_t route = 0;                          // set by the handler in OnHeader
+  std::string client_ip;                          // set by the handler (after X-Forwarded-For)
   std::chrono::steady_clock::time_point started;  // header fully read
 };
 

@@ -120,17 +120,19 @@ void InboxWriter::WriteBatch(storage::InboxStore& store, std::vector<Pending>& b
   }
   // Logged on each change of state, not on every failed batch.
   if (!ok && was_healthy)
-    spdlog::error("inbox writer {}: cannot store callbacks, answering 503 until the database "
-                  "is back: {}",
-                  index, error);
+    spdlog::error(
+        "inbox writer {}: cannot store callbacks, answering 503 until the database "
+        "is back: {}",
+        index, error);
   if (ok && !was_healthy) spdlog::info("inbox writer {}: database writes work again", index);
 
   for (std::size_t i = 0; i < batch.size(); ++i) {
     WriteResult result;
     if (ok) {
       result.inbox_id = outcomes[i].inbox_id;
-      result.status = outcomes[i].status == storage::InsertStatus::kStored ? WriteStatus::kStored
-                                                                           : WriteStatus::kDuplicate;
+      result.status = outcomes[i].status == storage::InsertStatus::kStored
+                          ? WriteStatus::kStored
+                          : WriteStatus::kDuplicate;
     }
     std::move(batch[i].done)(result);
   }

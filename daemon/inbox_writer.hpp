@@ -54,8 +54,7 @@ class InboxWriter {
         [this](auto handler, storage::InboxRecord rec) {
           auto ex = asio::prefer(asio::get_associated_executor(handler),
                                  asio::execution::outstanding_work.tracked);
-          Enqueue(std::move(rec),
-                  Completion([h = std::move(handler), ex](WriteResult r) mutable {
+          Enqueue(std::move(rec), Completion([h = std::move(handler), ex](WriteResult r) mutable {
                     asio::post(ex, [h = std::move(h), r]() mutable { std::move(h)(r); });
                   }));
         },

@@ -6,30 +6,48 @@ namespace tscb::daemon {
 
 const char* Name(Outcome outcome) {
   switch (outcome) {
-    case Outcome::kStored: return "stored";
-    case Outcome::kDuplicate: return "duplicate";
-    case Outcome::kUnavailable: return "unavailable";
-    case Outcome::kNotJson: return "not_json";
-    case Outcome::kNotObject: return "not_object";
-    case Outcome::kUnstorable: return "unstorable";
-    case Outcome::kBadCredentials: return "bad_credentials";
-    case Outcome::kCount: break;
+    case Outcome::kStored:
+      return "stored";
+    case Outcome::kDuplicate:
+      return "duplicate";
+    case Outcome::kUnavailable:
+      return "unavailable";
+    case Outcome::kNotJson:
+      return "not_json";
+    case Outcome::kNotObject:
+      return "not_object";
+    case Outcome::kUnstorable:
+      return "unstorable";
+    case Outcome::kBadCredentials:
+      return "bad_credentials";
+    case Outcome::kCount:
+      break;
   }
   return "unknown";
 }
 
 const char* Name(Rejection rejection) {
   switch (rejection) {
-    case Rejection::kForbidden: return "forbidden";
-    case Rejection::kNotFound: return "not_found";
-    case Rejection::kMethod: return "method_not_allowed";
-    case Rejection::kBodyTooLarge: return "body_too_large";
-    case Rejection::kHeadersTooLarge: return "headers_too_large";
-    case Rejection::kBadRequest: return "bad_request";
-    case Rejection::kTimeout: return "timeout";
-    case Rejection::kConnectionLimit: return "connection_limit";
-    case Rejection::kTlsHandshake: return "tls_handshake";
-    case Rejection::kCount: break;
+    case Rejection::kForbidden:
+      return "forbidden";
+    case Rejection::kNotFound:
+      return "not_found";
+    case Rejection::kMethod:
+      return "method_not_allowed";
+    case Rejection::kBodyTooLarge:
+      return "body_too_large";
+    case Rejection::kHeadersTooLarge:
+      return "headers_too_large";
+    case Rejection::kBadRequest:
+      return "bad_request";
+    case Rejection::kTimeout:
+      return "timeout";
+    case Rejection::kConnectionLimit:
+      return "connection_limit";
+    case Rejection::kTlsHandshake:
+      return "tls_handshake";
+    case Rejection::kCount:
+      break;
   }
   return "unknown";
 }
@@ -52,13 +70,13 @@ Metrics::Metrics(const std::vector<std::string>& services)
   for (int i = 0; i < static_cast<int>(Rejection::kCount); ++i)
     rejections_[i] = &rejected.Add({{"reason", Name(static_cast<Rejection>(i))}});
 
-  ack_latency_ = &prometheus::BuildHistogram()
-                      .Name("tscb_ack_latency_seconds")
-                      .Help("Time from a callback's full request to its acknowledgement")
-                      .Register(*registry_)
-                      .Add({}, prometheus::Histogram::BucketBoundaries{
-                                   0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25,
-                                   0.5, 1, 2.5});
+  ack_latency_ =
+      &prometheus::BuildHistogram()
+           .Name("tscb_ack_latency_seconds")
+           .Help("Time from a callback's full request to its acknowledgement")
+           .Register(*registry_)
+           .Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
+                                                            0.05, 0.1, 0.25, 0.5, 1, 2.5});
   open_connections_ = &prometheus::BuildGauge()
                            .Name("tscb_open_connections")
                            .Help("Open connections on the callback listener")

@@ -30,8 +30,7 @@ std::shared_ptr<ssl::context> MakeServerTlsContext(const config::TlsConfig& tls)
 
   boost::system::error_code ec;
   ctx->use_certificate_chain_file(tls.certificate_file, ec);
-  if (ec)
-    throw std::runtime_error("TLS certificate " + tls.certificate_file + ": " + ec.message());
+  if (ec) throw std::runtime_error("TLS certificate " + tls.certificate_file + ": " + ec.message());
   ctx->use_private_key_file(tls.private_key_file, ssl::context::pem, ec);
   if (ec) throw std::runtime_error("TLS private key " + tls.private_key_file + ": " + ec.message());
   if (SSL_CTX_check_private_key(native) != 1)

@@ -28,7 +28,8 @@ AllowList::Decision AllowList::Check(std::string_view peer, std::string_view for
     std::string_view rest = forwarded_for;
     while (!rest.empty()) {
       auto comma = rest.rfind(',');
-      std::string_view entry = Trim(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
+      std::string_view entry =
+          Trim(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
       rest = comma == std::string_view::npos ? std::string_view() : rest.substr(0, comma);
       auto ip = config::ParseIp(entry);
       if (!ip) return {false, std::string(entry)};

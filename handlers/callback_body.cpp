@@ -24,13 +24,12 @@ bool WriteCanonical(const json::value& v, std::string& out, bool top_level) {
         if (HasNul(kv.key())) return false;
         // callbackCount changes between resends (spec 3.7, 4.4); the
         // credentials are not part of the message.
-        if (top_level && (kv.key() == "callbackCount" || kv.key() == "username" ||
-                          kv.key() == "password"))
+        if (top_level &&
+            (kv.key() == "callbackCount" || kv.key() == "username" || kv.key() == "password"))
           continue;
         items.push_back(&kv);
       }
-      std::sort(items.begin(), items.end(),
-                [](auto* a, auto* b) { return a->key() < b->key(); });
+      std::sort(items.begin(), items.end(), [](auto* a, auto* b) { return a->key() < b->key(); });
       out += '{';
       for (std::size_t i = 0; i < items.size(); ++i) {
         if (i) out += ',';
@@ -133,8 +132,8 @@ BodyResult ParseCallbackBody(std::string_view service, std::string_view raw) {
     body.stored_json += '}';
   }
   if (auto it = obj.find("deviceIds"); it != obj.end() && it->value().is_array() &&
-                                        !it->value().get_array().empty() &&
-                                        it->value().get_array()[0].is_object()) {
+                                       !it->value().get_array().empty() &&
+                                       it->value().get_array()[0].is_object()) {
     const auto& first = it->value().get_array()[0].get_object();
     body.device_id = StringField(first, "id");
     body.device_kind = Lower(StringField(first, "kind"));
@@ -144,9 +143,12 @@ BodyResult ParseCallbackBody(std::string_view service, std::string_view raw) {
 
 const char* Describe(BodyError error) {
   switch (error) {
-    case BodyError::kNotJson: return "body is not valid JSON";
-    case BodyError::kNotObject: return "body is not a JSON object";
-    case BodyError::kUnstorable: return "body contains a NUL character";
+    case BodyError::kNotJson:
+      return "body is not valid JSON";
+    case BodyError::kNotObject:
+      return "body is not a JSON object";
+    case BodyError::kUnstorable:
+      return "body contains a NUL character";
   }
   return "bad body";
 }

@@ -19,9 +19,12 @@ IngestDecision DecideCallback(const config::ServiceConfig& service, std::string_
   BodyResult parsed = ParseCallbackBody(service.name, raw);
   if (!parsed.body) {
     switch (parsed.error) {
-      case BodyError::kNotJson: return {Verdict::kNotJson, std::nullopt};
-      case BodyError::kNotObject: return {Verdict::kNotObject, std::nullopt};
-      case BodyError::kUnstorable: return {Verdict::kUnstorable, std::nullopt};
+      case BodyError::kNotJson:
+        return {Verdict::kNotJson, std::nullopt};
+      case BodyError::kNotObject:
+        return {Verdict::kNotObject, std::nullopt};
+      case BodyError::kUnstorable:
+        return {Verdict::kUnstorable, std::nullopt};
     }
   }
   ParsedBody& body = *parsed.body;
@@ -44,11 +47,16 @@ IngestDecision DecideCallback(const config::ServiceConfig& service, std::string_
 
 const char* Describe(Verdict verdict) {
   switch (verdict) {
-    case Verdict::kAccept: return "accepted";
-    case Verdict::kNotJson: return "body is not valid JSON";
-    case Verdict::kNotObject: return "body is not a JSON object";
-    case Verdict::kUnstorable: return "body contains a NUL character";
-    case Verdict::kBadCredentials: return "wrong or missing credentials";
+    case Verdict::kAccept:
+      return "accepted";
+    case Verdict::kNotJson:
+      return "body is not valid JSON";
+    case Verdict::kNotObject:
+      return "body is not a JSON object";
+    case Verdict::kUnstorable:
+      return "body contains a NUL character";
+    case Verdict::kBadCredentials:
+      return "wrong or missing credentials";
   }
   return "rejected";
 }

@@ -5,7 +5,7 @@ TSCB_ROOT=${TSCB_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 TSCB_BUILD=${TSCB_BUILD:-$TSCB_ROOT/build}
 
 TSCB_PACKAGES=(
-  g++ cmake ninja-build ccache pkg-config git python3 curl openssl
+  g++ cmake ninja-build ccache pkg-config git python3 curl openssl clang-format
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libssl-dev
   libpqxx-dev libyaml-cpp-dev libspdlog-dev libsystemd-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev postgresql-15 postgresql-client-15
@@ -40,4 +40,17 @@ build() {
   export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
   cmake -S "$TSCB_ROOT" -B "$TSCB_BUILD" -G Ninja -DCMAKE_BUILD_TYPE="$type" "$@" >/dev/null
   cmake --build "$TSCB_BUILD" -j2
+}
+
+# Fails, listing the files, when a C++ file differs from .clang-format.
+check_format() {
+  log "clang-format check"
+  local bad
+  bad=$(cd "$TSCB_ROOT" && git ls-files '*.cpp' '*.hpp' | while read -r f; do
+    clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || echo "  $f"; done)
+  if [ -n "$bad" ]; then
+    printf 'not formatted per .clang-format (run clang-format -i on them):\n%s\n' "$bad" >&2
+    return 1
+  fi
+  echo "all C++ files formatted"
 }

@@ -7,6 +7,8 @@ set -euo pipefail
 . "$TSCB_ROOT/scripts/pg.sh"
 
 install_deps
+status=0
+check_format || status=1
 build RelWithDebInfo
 
 log "Starting a throwaway PostgreSQL"
@@ -16,7 +18,6 @@ trap cleanup EXIT
 pg_start "$work/pg"
 export TSCB_TEST_PG_HOST=127.0.0.1 TSCB_TEST_PG_PORT=$TSCB_PG_PORT TSCB_TEST_PG_USER=postgres
 
-status=0
 for label in unit pg e2e; do
   log "ctest -L $label"
   out="$work/ctest-$label.txt"

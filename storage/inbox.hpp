@@ -34,7 +34,9 @@ struct InsertOutcome {
 class StorageError : public std::runtime_error {
  public:
   StorageError(const std::string& what, bool connection_lost, bool outcome_unknown = false)
-      : std::runtime_error(what), connection_lost_(connection_lost), outcome_unknown_(outcome_unknown) {}
+      : std::runtime_error(what),
+        connection_lost_(connection_lost),
+        outcome_unknown_(outcome_unknown) {}
   bool ConnectionLost() const { return connection_lost_; }
   bool OutcomeUnknown() const { return outcome_unknown_; }
 

@@ -23,7 +23,8 @@ constexpr const char* kBootstrap =
     "  name text NOT NULL,"
     "  applied_at timestamptz NOT NULL DEFAULT now())";
 
-constexpr const char* kRecord = "INSERT INTO tscb.schema_migrations (version, name) VALUES ($1, $2)";
+constexpr const char* kRecord =
+    "INSERT INTO tscb.schema_migrations (version, name) VALUES ($1, $2)";
 
 int ReadVersion(pqxx::connection& conn) {
   pqxx::nontransaction tx(conn);
@@ -55,7 +56,8 @@ class MigrationLock {
 
 int EnsurePartitionsLocked(pqxx::connection& conn, int months_ahead) {
   pqxx::work tx(conn);
-  int created = tx.exec_params1("SELECT tscb.ensure_inbox_partitions($1)", months_ahead)[0].as<int>();
+  int created =
+      tx.exec_params1("SELECT tscb.ensure_inbox_partitions($1)", months_ahead)[0].as<int>();
   tx.commit();
   return created;
 }
@@ -68,11 +70,13 @@ int LatestSchemaVersion() {
 }
 
 SchemaState ReadSchemaState(pqxx::connection& conn) {
-  return Translate("read schema version",
-                   [&] { return SchemaState{ReadVersion(conn), LatestSchemaVersion()}; });
+  return Translate("read schema version", [&] {
+    return SchemaState{ReadVersion(conn), LatestSchemaVersion()};
+  });
 }
 
-MigrateReport Migrate(pqxx::connection& conn, const std::function<void(const Migration&)>& progress) {
+MigrateReport Migrate(pqxx::connection& conn,
+                      const std::function<void(const Migration&)>& progress) {
   return Translate("migrate", [&] {
     MigrationLock lock(conn);
     {
@@ -84,7 +88,8 @@ MigrateReport Migrate(pqxx::connection& conn, const std::function<void(const Mig
     report.from_version = ReadVersion(conn);
     int latest = LatestSchemaVersion();
     if (report.from_version > latest) {
-      throw StorageError("the database schema is at version " + std::to_string(report.from_version) +
+      throw StorageError("the database schema is at version " +
+                             std::to_string(report.from_version) +
                              ", newer than this binary knows (" + std::to_string(latest) +
                              "); refusing to run against it",
                          false);

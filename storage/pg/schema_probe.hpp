@@ -5,7 +5,6 @@
 #include <pqxx/connection>
 #include <string>
 
-
 namespace tscb::storage::pg {
 
 struct ProbeResult {

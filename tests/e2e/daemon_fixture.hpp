@@ -17,10 +17,15 @@
 namespace tscb::testing {
 
 inline const std::vector<std::string>& FixtureServices() {
-  static const std::vector<std::string> services = {
-      "CarrierService",     "NiddService",   "EnhancedConnectivityService",
-      "SMSDeliveryConfirmation", "DiagnosticsService", "ExternalProvisioningChanges",
-      "PromoChanges",       "ResumeTrackingNotification", "AlertService"};
+  static const std::vector<std::string> services = {"CarrierService",
+                                                    "NiddService",
+                                                    "EnhancedConnectivityService",
+                                                    "SMSDeliveryConfirmation",
+                                                    "DiagnosticsService",
+                                                    "ExternalProvisioningChanges",
+                                                    "PromoChanges",
+                                                    "ResumeTrackingNotification",
+                                                    "AlertService"};
   return services;
 }
 
@@ -35,14 +40,15 @@ struct Fixture {
 
 inline std::vector<Fixture> LoadFixtures() {
   std::vector<Fixture> out;
-  for (const auto& entry :
-       std::filesystem::directory_iterator(std::string(TSCB_SOURCE_DIR) + "/tests/data/callbacks")) {
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(TSCB_SOURCE_DIR) +
+                                                               "/tests/data/callbacks")) {
     if (entry.path().extension() != ".json") continue;
     std::ifstream in(entry.path());
     std::stringstream text;
     text << in.rdbuf();
     std::string name = entry.path().stem().string();
-    out.push_back({name, name.substr(0, name.find("__")), boost::json::parse(text.str()).as_object()});
+    out.push_back(
+        {name, name.substr(0, name.find("__")), boost::json::parse(text.str()).as_object()});
   }
   std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.name < b.name; });
   return out;
@@ -84,7 +90,8 @@ class DaemonTest : public ::testing::Test {
       << "listener:\n  address: 127.0.0.1\n  port: 0\n"
       << "  tls: { enabled: " << (o.tls ? "true" : "false") << ", certificate: " << certs_->Path()
       << "/cert.pem, private_key: " << certs_->Path() << "/key.pem }\n"
-      << "  limits: { request_timeout: " << o.request_timeout << ", idle_timeout: " << o.idle_timeout
+      << "  limits: { request_timeout: " << o.request_timeout
+      << ", idle_timeout: " << o.idle_timeout
       << ", max_body_bytes: 65536, max_header_bytes: 8192, max_connections: " << o.max_connections
       << " }\n"
       << "  allow_from: " << o.allow_from << "\n  trusted_proxies: " << o.trusted_proxies << "\n"

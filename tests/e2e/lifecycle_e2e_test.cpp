@@ -157,8 +157,9 @@ TEST_F(LifecycleE2eTest, DatabaseOutageAnswers503UntilItIsBackAndNeverAFalse200)
   EXPECT_EQ(db_.Column("SELECT request_id FROM tscb.inbox ORDER BY id"),
             (std::vector<std::string>{"before", "after"}));
   auto metrics = Admin().Get("/metrics").body;
-  EXPECT_NE(metrics.find("tscb_callbacks_total{outcome=\"unavailable\",service=\"CarrierService\"} 5"),
-            std::string::npos);
+  EXPECT_NE(
+      metrics.find("tscb_callbacks_total{outcome=\"unavailable\",service=\"CarrierService\"} 5"),
+      std::string::npos);
 }
 
 }  // namespace

@@ -34,8 +34,8 @@ std::string TempDir::Write(const std::string& name, const std::string& content) 
 }
 
 void MakeTestCertificates(const std::string& dir) {
-  std::string cmd = std::string(". '") + TSCB_SOURCE_DIR + "/scripts/certs.sh' && make_certs '" +
-                    dir + "'";
+  std::string cmd =
+      std::string(". '") + TSCB_SOURCE_DIR + "/scripts/certs.sh' && make_certs '" + dir + "'";
   if (std::system(("bash -c \"" + cmd + "\"").c_str()) != 0)
     throw std::runtime_error("could not make test certificates in " + dir);
 }

@@ -120,7 +120,8 @@ HttpReply HttpClient::Request(const std::string& method, const std::string& targ
   auto res = parser.release();
   reply.status = res.result_int();
   reply.body = res.body();
-  for (const auto& field : res) reply.headers[std::string(field.name_string())] = std::string(field.value());
+  for (const auto& field : res)
+    reply.headers[std::string(field.name_string())] = std::string(field.value());
   if (!res.keep_alive()) Close();
   return reply;
 }

@@ -10,9 +10,9 @@
 namespace tscb::testing {
 
 struct HttpReply {
-  int status = 0;          // 0: no answer (connection closed or failed)
+  int status = 0;  // 0: no answer (connection closed or failed)
   std::string body;
-  std::string error;       // transport error text when status == 0
+  std::string error;  // transport error text when status == 0
   std::map<std::string, std::string> headers;
 };
 

@@ -54,8 +54,8 @@ TEST(CallbackBodyTest, ResendWithHigherCallbackCountHasTheSameDedupKey) {
 
 TEST(CallbackBodyTest, KeyOrderAndWhitespaceDoNotChangeTheDedupKey) {
   auto a = MustParse("NiddService", R"({"requestId":"r1","status":"Queued","x":{"b":1,"a":2}})");
-  auto b = MustParse("NiddService",
-                     R"({ "x" : {"a":2, "b":1}, "status":"Queued", "requestId":"r1" })");
+  auto b =
+      MustParse("NiddService", R"({ "x" : {"a":2, "b":1}, "status":"Queued", "requestId":"r1" })");
   EXPECT_EQ(a.dedup_key, b.dedup_key);
 }
 

@@ -196,8 +196,9 @@ TEST(ConfigTest, TlsNeedsCertificateAndKey) {
 }
 
 TEST(ConfigTest, TlsFilesMustBeReadable) {
-  auto r = Load(Replace(kBase, "tls: { enabled: false }",
-                        "tls: { certificate: /nonexistent/c.pem, private_key: /nonexistent/k.pem }"));
+  auto r =
+      Load(Replace(kBase, "tls: { enabled: false }",
+                   "tls: { certificate: /nonexistent/c.pem, private_key: /nonexistent/k.pem }"));
   ASSERT_EQ(r.errors.size(), 2u);
   EXPECT_NE(r.errors[0].find("cannot read file /nonexistent/c.pem"), std::string::npos);
 }

@@ -45,8 +45,8 @@ TEST(IngestTest, WrongPasswordIsRefused) {
 }
 
 TEST(IngestTest, WrongUsernameIsRefused) {
-  auto d = DecideCallback(Carrier(), "1.2.3.4",
-                          R"({"username":"someone","password":"right-password"})");
+  auto d =
+      DecideCallback(Carrier(), "1.2.3.4", R"({"username":"someone","password":"right-password"})");
   EXPECT_EQ(d.verdict, Verdict::kBadCredentials);
 }
 
