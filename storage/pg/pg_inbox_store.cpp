@@ -96,18 +96,16 @@ std::vector<InsertOutcome> PgInboxStore::InsertBatch(std::span<const InboxRecord
       continue;
     }
     if (batch.size() > 1) batch += ',';
-    batch += "{\"i\":" + std::to_string(i) + ",\"a\":" + std::to_string(r.attempt) + ",\"k\":";
-    AppendString(batch, r.dedup_key);
-    batch += ",\"s\":";
-    AppendString(batch, r.service);
-    batch += ",\"ip\":";
-    AppendString(batch, r.source_ip);
-    batch += ",\"rq\":";
-    AppendString(batch, r.request_id);
-    batch += ",\"d\":";
-    AppendString(batch, r.device_id);
-    batch += ",\"dk\":";
-    AppendString(batch, r.device_kind);
+    batch += "{\"i\":" + std::to_string(i) + ",\"a\":" + std::to_string(r.attempt);
+    for (auto [name, value] : {std::pair{",\"k\":", &r.dedup_key},
+                               {",\"s\":", &r.service},
+                               {",\"ip\":", &r.source_ip},
+                               {",\"rq\":", &r.request_id},
+                               {",\"d\":", &r.device_id},
+                               {",\"dk\":", &r.device_kind}}) {
+      batch += name;
+      AppendString(batch, *value);
+    }
     batch += ",\"b\":";
     batch += r.body_json;
     batch += '}';
@@ -121,25 +119,23 @@ std::vector<InsertOutcome> PgInboxStore::InsertBatch(std::span<const InboxRecord
       pqxx::nontransaction tx(Connection());
       pqxx::result rows = tx.exec_prepared(kInsertName, batch);
       std::string touch = "[";
+      auto add_touch = [&](const InboxRecord& r) {
+        if (touch.size() > 1) touch += ',';
+        touch += "{\"a\":" + std::to_string(r.attempt) + ",\"k\":";
+        AppendString(touch, r.dedup_key);
+        touch += '}';
+      };
       for (const auto& row : rows) {
         auto index = row[0].as<std::size_t>();
         if (row[1].is_null()) {
           outcomes[index].status = InsertStatus::kDuplicate;
-          if (touch.size() > 1) touch += ',';
-          touch += "{\"a\":" + std::to_string(records[index].attempt) + ",\"k\":";
-          AppendString(touch, records[index].dedup_key);
-          touch += '}';
+          add_touch(records[index]);
         } else {
           outcomes[index] = {InsertStatus::kStored, row[1].as<std::int64_t>()};
         }
       }
-      for (std::size_t i = 0; i < records.size(); ++i) {
-        if (repeat_of[i] == SIZE_MAX) continue;
-        if (touch.size() > 1) touch += ',';
-        touch += "{\"a\":" + std::to_string(records[i].attempt) + ",\"k\":";
-        AppendString(touch, records[i].dedup_key);
-        touch += '}';
-      }
+      for (std::size_t i = 0; i < records.size(); ++i)
+        if (repeat_of[i] != SIZE_MAX) add_touch(records[i]);
       touch += ']';
       // Resends only: count the delivery on the stored row. The callbacks are
       // already durable, so this bookkeeping runs after the insert committed;
