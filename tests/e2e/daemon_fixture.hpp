@@ -82,6 +82,10 @@ class DaemonTest : public ::testing::Test {
   static void TearDownTestSuite() { certs_.reset(); }
 
   std::string WriteConfig(const DaemonOptions& o) {
+    return dir_.Write("config.yaml", WriteConfigText(o));
+  }
+
+  std::string WriteConfigText(const DaemonOptions& o) {
     std::ostringstream y;
     y << "account: \"0000123456-00001\"\n"
       << "log: { level: " << o.log_level << " }\n"
@@ -104,7 +108,7 @@ class DaemonTest : public ::testing::Test {
     y << "inbox: { linger: " << o.linger << " }\n"
       << "admin: { address: 127.0.0.1, port: 0 }\n"
       << "shutdown: { grace_period: " << o.grace_period << " }\n";
-    return dir_.Write("config.yaml", y.str());
+    return y.str();
   }
 
   void StartDaemon(const DaemonOptions& options = {}) {

@@ -12,6 +12,52 @@ namespace {
 
 class LifecycleE2eTest : public DaemonTest {};
 
+// A PostgreSQL cluster of the test's own (scripts/pg.sh), so that the test
+// can stop and start the server itself. Removed by the destructor.
+class PrivateCluster {
+ public:
+  explicit PrivateCluster(std::string dir) : dir_(std::move(dir)) {
+    auto out = Shell(". '" + std::string(TSCB_SOURCE_DIR) + "/scripts/pg.sh' && pg_start '" + dir_ +
+                     "' >/dev/null && echo $TSCB_PG_PORT");
+    port_ = std::stoi(out);
+  }
+  ~PrivateCluster() {
+    Shell(". '" + std::string(TSCB_SOURCE_DIR) + "/scripts/pg.sh' && TSCB_PG_DIR='" + dir_ +
+          "' pg_stop");
+  }
+  int Port() const { return port_; }
+  void Stop() { Shell(Ctl() + " -m fast -w stop"); }
+  void Start() { Shell(Ctl() + " -l '" + dir_ + "/server.log' -w start"); }
+  long long Scalar(const std::string& sql) const {
+    pqxx::connection conn("host=127.0.0.1 port=" + std::to_string(port_) +
+                          " user=postgres dbname=postgres");
+    pqxx::nontransaction tx(conn);
+    return tx.exec1(sql)[0].as<long long>();
+  }
+
+ private:
+  std::string Ctl() const {
+    return ". '" + std::string(TSCB_SOURCE_DIR) +
+           "/scripts/pg.sh'\nrunuser -u postgres -- \"$(pg_bin)/pg_ctl\" -D '" + dir_ + "/data'";
+  }
+  // Runs `command` with bash from a script file: no quoting through a
+  // second shell, and no variable from the test's own environment leaks in.
+  std::string Shell(const std::string& command) const {
+    std::string script = dir_ + ".sh";
+    std::ofstream(script) << "set -e\n" << command << "\n";
+    std::string out;
+    FILE* pipe =
+        popen(("env -u TSCB_PG_PORT -u TSCB_PG_DIR bash '" + script + "' 2>&1").c_str(), "r");
+    if (!pipe) throw std::runtime_error("popen failed");
+    char buf[256];
+    while (fgets(buf, sizeof buf, pipe)) out += buf;
+    if (pclose(pipe) != 0) throw std::runtime_error("failed: " + command + "\n" + out);
+    return out;
+  }
+  std::string dir_;
+  int port_ = 0;
+};
+
 TEST_F(LifecycleE2eTest, HealthzAndReadyzAnswerWhenRunning) {
   StartDaemon();
   auto admin = Admin();
@@ -160,6 +206,35 @@ TEST_F(LifecycleE2eTest, DatabaseOutageAnswers503UntilItIsBackAndNeverAFalse200)
   EXPECT_NE(
       metrics.find("tscb_callbacks_total{outcome=\"unavailable\",service=\"CarrierService\"} 5"),
       std::string::npos);
+}
+
+TEST_F(LifecycleE2eTest, PostgresqlStoppedAnswers503AndNothingIsFalselyAcknowledged) {
+  TempDir cluster_dir;
+  PrivateCluster pg(cluster_dir.Path() + "/pg");
+  // The fixture's config, pointed at the private cluster.
+  std::string yaml = WriteConfigText({});
+  auto from = "port: " + std::to_string(db_.Port()) + ", name: " + db_.Name();
+  yaml.replace(yaml.find(from), from.size(),
+               "port: " + std::to_string(pg.Port()) + ", name: postgres");
+  std::string config = dir_.Write("private.yaml", yaml);
+  daemon_ = std::make_unique<DaemonProcess>(std::vector<std::string>{"run", "--config", config},
+                                            dir_.Path() + "/daemon.log");
+  ASSERT_TRUE(daemon_->WaitUntilListening()) << daemon_->Log();
+  auto client = Client();
+  auto post = [&](const std::string& id) {
+    boost::json::object body{{"requestId", id}};
+    return client.Post("/callbacks/CarrierService", AsSent("CarrierService", body)).status;
+  };
+  ASSERT_EQ(post("before"), 200);
+
+  pg.Stop();
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(post("down-" + std::to_string(i)), 503);
+
+  pg.Start();
+  EXPECT_EQ(post("after"), 200) << daemon_->Log();
+  EXPECT_EQ(pg.Scalar("SELECT count(*) FROM tscb.inbox"), 2);
+  EXPECT_EQ(pg.Scalar("SELECT count(*) FROM tscb.inbox WHERE request_id LIKE 'down-%'"), 0);
+  EXPECT_NE(daemon_->Log().find("database writes work again"), std::string::npos);
 }
 
 }  // namespace
