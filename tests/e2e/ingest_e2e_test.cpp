@@ -220,5 +220,32 @@ TEST_F(IngestE2eTest, PlainHttpOnlyWhenConfiguredAndWithAWarning) {
   EXPECT_EQ(InboxRows(), 1);
 }
 
+// Handshake with `openssl s_client` forcing one protocol version; true when
+// the server accepted it.
+bool HandshakeWith(int port, const std::string& ca, const std::string& version_flag) {
+  std::string cmd = "echo | openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
+                    " -servername localhost -CAfile " + ca + " " + version_flag +
+                    " -verify_return_error 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[512];
+  while (pipe && fgets(buf, sizeof buf, pipe)) out += buf;
+  int rc = pipe ? pclose(pipe) : -1;
+  return rc == 0 && out.find("Verify return code: 0 (ok)") != std::string::npos;
+}
+
+TEST_F(IngestE2eTest, OnlyTls12And13AreOffered) {
+  StartDaemon();
+  std::string ca = certs_->Path() + "/ca.pem";
+  EXPECT_TRUE(HandshakeWith(daemon_->CallbackPort(), ca, "-tls1_3"));
+  EXPECT_TRUE(HandshakeWith(daemon_->CallbackPort(), ca, "-tls1_2"));
+  EXPECT_FALSE(HandshakeWith(daemon_->CallbackPort(), ca, "-tls1_1 -cipher DEFAULT@SECLEVEL=0"));
+  EXPECT_FALSE(HandshakeWith(daemon_->CallbackPort(), ca, "-tls1_2 -cipher ECDHE-ECDSA-AES128-SHA"))
+      << "a non-AEAD (CBC) cipher was accepted";
+  auto client = Client();  // the listener still serves after the refused handshakes
+  boost::json::object body{{"requestId", "after-tls-probes"}};
+  EXPECT_EQ(client.Post("/callbacks/CarrierService", AsSent("CarrierService", body)).status, 200);
+}
+
 }  // namespace
 }  // namespace tscb::testing
