@@ -146,6 +146,7 @@ int RunDaemon(const config::Config& config) {
 
   sd_notify(0, "READY=1");
   spdlog::info("ready");
+  spdlog::default_logger()->flush();  // start-up lines now, not at the next periodic flush
   std::vector<std::thread> pool;
   for (int i = 1; i < threads; ++i) pool.emplace_back([&] { ioc.run(); });
   ioc.run();

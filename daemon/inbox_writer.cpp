@@ -124,7 +124,10 @@ void InboxWriter::WriteBatch(storage::InboxStore& store, std::vector<Pending>& b
         "inbox writer {}: cannot store callbacks, answering 503 until the database "
         "is back: {}",
         index, error);
-  if (ok && !was_healthy) spdlog::info("inbox writer {}: database writes work again", index);
+  if (ok && !was_healthy) {
+    spdlog::info("inbox writer {}: database writes work again", index);
+    spdlog::default_logger()->flush();  // a change of state is news now, not at the next flush
+  }
 
   for (std::size_t i = 0; i < batch.size(); ++i) {
     WriteResult result;

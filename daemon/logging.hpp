@@ -1,5 +1,5 @@
 #pragma once
-// Logging set-up: spdlog to stderr (journald captures it under systemd),
+// Logging set-up: spdlog to a buffered stderr (the journal under systemd),
 // one line per event, ISO timestamps. Secrets are a type that prints "***"
 // (config/secret.hpp); this header makes fmt use that.
 #include <fmt/ostream.h>
