@@ -16,7 +16,7 @@ class AdminEndpoint final : public HttpHandler {
   std::optional<Response> OnHeader(const http::request_header<>& header,
                                    RequestContext& ctx) override;
   asio::awaitable<Response> OnRequest(Request& request, RequestContext& ctx) override;
-  void OnRejected(Rejection) override {}
+  void OnRejected(Rejection, const std::string&) override {}
 
  private:
   const Health& health_;

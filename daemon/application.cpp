@@ -136,9 +136,20 @@ int RunDaemon(const config::Config& config) {
                    callback_server.OpenConnections());
       ioc.stop();
     });
+    // A second signal means "now": stop without waiting for the grace period.
+    stop_signals.async_wait([&](const boost::system::error_code& again, int second) {
+      if (again) return;
+      spdlog::warn("signal {} again: stopping at once with {} connection(s) open", second,
+                   callback_server.OpenConnections());
+      ioc.stop();
+    });
     auto remaining = std::make_shared<std::atomic<int>>(2);
     auto drained = [&, remaining] {
-      if (--*remaining == 0) asio::post(ioc, [&] { grace.cancel(); });
+      if (--*remaining == 0)
+        asio::post(ioc, [&] {
+          grace.cancel();
+          stop_signals.cancel();
+        });
     };
     callback_server.Stop(drained);
     admin_server.Stop(drained);

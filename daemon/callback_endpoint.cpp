@@ -13,6 +13,19 @@ std::vector<std::string> ServiceNames(const std::vector<config::ServiceConfig>& 
   return names;
 }
 
+// The request target is the client's text: keep it short and printable.
+std::string Printable(std::string_view text) {
+  std::string out(text.substr(0, 200));
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+  return out;
+}
+
+// " (N more like it not logged)" when a throttle held lines back.
+std::string Suppressed(std::uint64_t n) {
+  return n ? " (" + std::to_string(n) + " more like it not logged)" : std::string();
+}
+
 double MillisecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
       .count();
@@ -28,12 +41,20 @@ CallbackEndpoint::CallbackEndpoint(const config::Config& config, InboxWriter& wr
       writer_(writer),
       metrics_(metrics) {}
 
+void CallbackEndpoint::OnRejected(Rejection rejection, const std::string& peer) {
+  metrics_.Count(rejection);
+  if (auto held = protocol_log_.Admit(std::chrono::steady_clock::now()))
+    spdlog::warn("refused connection or request from {}: {}{}", peer.empty() ? "?" : peer,
+                 Name(rejection), Suppressed(*held));
+}
+
 Response CallbackEndpoint::Reject(Rejection why, http::status status, unsigned version,
                                   const std::string& message, const RequestContext& ctx,
                                   std::string_view target) {
   metrics_.Count(why);
-  spdlog::warn("refused request {} from {}: {} ({})", target.substr(0, 200), ctx.client_ip, message,
-               static_cast<int>(status));
+  if (auto held = refused_log_.Admit(std::chrono::steady_clock::now()))
+    spdlog::warn("refused request {} from {}: {} ({}){}", Printable(target), ctx.client_ip, message,
+                 static_cast<int>(status), Suppressed(*held));
   return MakeError(status, version, message);
 }
 
@@ -85,8 +106,10 @@ asio::awaitable<Response> CallbackEndpoint::OnRequest(Request& request, RequestC
         break;
     }
     metrics_.Count(ctx.route, outcome);
-    spdlog::warn("callback {} from {} refused: {} ({})", service.name, ctx.client_ip,
-                 handlers::Describe(decision.verdict), static_cast<int>(status));
+    if (auto held = rejected_body_log_.Admit(std::chrono::steady_clock::now()))
+      spdlog::warn("callback {} from {} refused: {} ({}){}", service.name, ctx.client_ip,
+                   handlers::Describe(decision.verdict), static_cast<int>(status),
+                   Suppressed(*held));
     co_return MakeError(status, version, handlers::Describe(decision.verdict));
   }
 
@@ -101,8 +124,8 @@ asio::awaitable<Response> CallbackEndpoint::OnRequest(Request& request, RequestC
       metrics_.Count(ctx.route, stored ? Outcome::kStored : Outcome::kDuplicate);
       metrics_.ObserveAckLatency(latency_ms / 1000.0);
       spdlog::info("callback {} {} inbox_id={} request_id={} client={} latency_ms={:.2f}",
-                   service.name, stored ? "stored" : "duplicate", result.inbox_id, request_id,
-                   ctx.client_ip, latency_ms);
+                   service.name, stored ? "stored" : "duplicate", result.inbox_id,
+                   Printable(request_id), ctx.client_ip, latency_ms);
       co_return MakeJsonResponse(http::status::ok, version,
                                  stored ? R"({"status":"stored"})" : R"({"status":"duplicate"})");
     }
@@ -111,8 +134,9 @@ asio::awaitable<Response> CallbackEndpoint::OnRequest(Request& request, RequestC
   }
   // Not stored: ThingSpace must resend (spec 3.7), so never a 2xx here.
   metrics_.Count(ctx.route, Outcome::kUnavailable);
-  spdlog::warn("callback {} request_id={} not stored (database unavailable): answered 503",
-               service.name, request_id);
+  if (auto held = unavailable_log_.Admit(std::chrono::steady_clock::now()))
+    spdlog::warn("callback {} request_id={} not stored (database unavailable): answered 503{}",
+                 service.name, Printable(request_id), Suppressed(*held));
   auto res =
       MakeError(http::status::service_unavailable, version, "storage unavailable, retry later");
   res.set(http::field::retry_after, "60");

@@ -12,6 +12,7 @@
 #include "daemon/inbox_writer.hpp"
 #include "daemon/metrics.hpp"
 #include "handlers/allow_list.hpp"
+#include "handlers/log_throttle.hpp"
 #include "handlers/router.hpp"
 
 namespace tscb::daemon {
@@ -23,7 +24,7 @@ class CallbackEndpoint final : public HttpHandler {
   std::optional<Response> OnHeader(const http::request_header<>& header,
                                    RequestContext& ctx) override;
   asio::awaitable<Response> OnRequest(Request& request, RequestContext& ctx) override;
-  void OnRejected(Rejection rejection) override { metrics_.Count(rejection); }
+  void OnRejected(Rejection rejection, const std::string& peer) override;
 
  private:
   Response Reject(Rejection why, http::status status, unsigned version, const std::string& message,
@@ -34,6 +35,11 @@ class CallbackEndpoint final : public HttpHandler {
   std::vector<config::ServiceConfig> services_;
   InboxWriter& writer_;
   Metrics& metrics_;
+  // Refusals are always counted, but logged a few a second at most.
+  handlers::LogThrottle refused_log_;
+  handlers::LogThrottle protocol_log_;
+  handlers::LogThrottle rejected_body_log_;
+  handlers::LogThrottle unavailable_log_;
 };
 
 }  // namespace tscb::daemon

@@ -62,8 +62,10 @@ HttpServer::HttpServer(asio::io_context& ioc, std::string name, std::shared_ptr<
       tls_(std::move(tls)),
       limits_(limits),
       handler_(handler),
-      open_gauge_(open_connections),
-      acceptor_(asio::make_strand(ioc)) {}
+      acceptor_(asio::make_strand(ioc)),
+      registry_(std::make_shared<Registry>()) {
+  registry_->gauge = open_connections;
+}
 
 std::uint16_t HttpServer::Bind(const std::string& address, std::uint16_t port) {
   tcp::endpoint endpoint(asio::ip::make_address(address), port);
@@ -86,10 +88,10 @@ void HttpServer::Stop(std::function<void()> on_drained) {
   std::vector<std::shared_ptr<Live>> sessions;
   bool drained;
   {
-    std::lock_guard lock(mu_);
-    for (auto& [id, live] : live_) sessions.push_back(live);
-    drained = live_.empty();
-    if (!drained) on_drained_ = std::move(on_drained);
+    std::lock_guard lock(registry_->mu);
+    for (auto& [id, live] : registry_->live) sessions.push_back(live);
+    drained = registry_->live.empty();
+    if (!drained) registry_->on_drained = std::move(on_drained);
   }
   // Idle keep-alive connections are closed now; busy ones finish their request.
   for (auto& live : sessions)
@@ -99,15 +101,27 @@ void HttpServer::Stop(std::function<void()> on_drained) {
   if (drained && on_drained) on_drained();
 }
 
-void HttpServer::SessionEnded(std::uint64_t id) {
+std::uint64_t HttpServer::Registry::Add(std::shared_ptr<Live> session) {
+  std::uint64_t id;
+  {
+    std::lock_guard lock(mu);
+    id = next_id++;
+    live.emplace(id, std::move(session));
+  }
+  ++open;
+  if (gauge) gauge->Increment();
+  return id;
+}
+
+void HttpServer::Registry::Remove(std::uint64_t id) {
   std::function<void()> done;
   {
-    std::lock_guard lock(mu_);
-    live_.erase(id);
-    if (live_.empty() && on_drained_) done = std::exchange(on_drained_, nullptr);
+    std::lock_guard lock(mu);
+    live.erase(id);
+    if (live.empty() && on_drained) done = std::exchange(on_drained, nullptr);
   }
-  --open_;
-  if (open_gauge_) open_gauge_->Decrement();
+  --open;
+  if (gauge) gauge->Decrement();
   if (done) done();
 }
 
@@ -124,8 +138,10 @@ asio::awaitable<void> HttpServer::AcceptLoop() {
       co_await pause.async_wait(kUse);
       continue;
     }
-    if (open_.load() >= limits_.max_connections) {
-      handler_.OnRejected(Rejection::kConnectionLimit);
+    if (registry_->open.load() >= limits_.max_connections) {
+      boost::system::error_code pec;
+      auto who = socket.remote_endpoint(pec);
+      handler_.OnRejected(Rejection::kConnectionLimit, pec ? "" : who.address().to_string());
       boost::system::error_code ignored;
       socket.close(ignored);
       continue;
@@ -140,15 +156,9 @@ asio::awaitable<void> HttpServer::Session(tcp::socket socket) {
   std::string peer = ec ? std::string() : endpoint.address().to_string();
   auto live = std::make_shared<Live>();
   live->executor = socket.get_executor();
-  std::uint64_t id;
-  {
-    std::lock_guard lock(mu_);
-    id = next_id_++;
-    live_.emplace(id, live);
-  }
-  ++open_;
-  if (open_gauge_) open_gauge_->Increment();
-  Detach ended{this, [this, id] { SessionEnded(id); }};
+  auto registry = registry_;  // kept alive by this frame (see Registry)
+  std::uint64_t id = registry->Add(live);
+  Detach ended{this, [registry, id] { registry->Remove(id); }};
 
   if (tls_) {
     beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls_);
@@ -158,8 +168,8 @@ asio::awaitable<void> HttpServer::Session(tcp::socket socket) {
     auto [hec] = co_await stream.async_handshake(ssl::stream_base::server, kUse);
     if (hec) {
       if (!IsQuietClose(hec))
-        handler_.OnRejected(hec == beast::error::timeout ? Rejection::kTimeout
-                                                         : Rejection::kTlsHandshake);
+        handler_.OnRejected(
+            hec == beast::error::timeout ? Rejection::kTimeout : Rejection::kTlsHandshake, peer);
       co_return;
     }
     co_await Serve(stream, *live, peer);
@@ -182,6 +192,24 @@ asio::awaitable<bool> HttpServer::Send(Stream& stream, Response& response) {
   co_return !ec;
 }
 
+// An error answered before the request was read to the end: send it, then
+// read and drop what the client is still sending (1 s, 1 MiB at most) before
+// closing. Closing with unread data makes the kernel reset the connection,
+// and a reset can overtake the answer on its way to the client.
+template <class Stream>
+asio::awaitable<void> HttpServer::SendAndClose(Stream& stream, Response& response) {
+  response.keep_alive(false);
+  if (!co_await Send(stream, response)) co_return;
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
+  char scratch[16 * 1024];
+  std::size_t drained = 0;
+  while (drained < 1024 * 1024) {
+    auto [ec, n] = co_await stream.async_read_some(asio::buffer(scratch), kUse);
+    if (ec) break;
+    drained += n;
+  }
+}
+
 template <class Stream>
 asio::awaitable<void> HttpServer::Serve(Stream& stream, Live& live, const std::string& peer) {
   beast::flat_buffer buffer;
@@ -198,23 +226,20 @@ asio::awaitable<void> HttpServer::Serve(Stream& stream, Live& live, const std::s
     if (ec) {
       unsigned version = 11;
       if (ec == http::error::header_limit) {
-        handler_.OnRejected(Rejection::kHeadersTooLarge);
+        handler_.OnRejected(Rejection::kHeadersTooLarge, peer);
         auto res = MakeError(http::status::request_header_fields_too_large, version,
                              "request headers too large");
-        res.keep_alive(false);
-        co_await Send(stream, res);
+        co_await SendAndClose(stream, res);
       } else if (ec == http::error::body_limit) {
-        handler_.OnRejected(Rejection::kBodyTooLarge);
+        handler_.OnRejected(Rejection::kBodyTooLarge, peer);
         auto res = MakeError(http::status::payload_too_large, version, "request body too large");
-        res.keep_alive(false);
-        co_await Send(stream, res);
+        co_await SendAndClose(stream, res);
       } else if (ec == beast::error::timeout) {
-        if (parser.got_some() || buffer.size() > 0) handler_.OnRejected(Rejection::kTimeout);
+        if (parser.got_some() || buffer.size() > 0) handler_.OnRejected(Rejection::kTimeout, peer);
       } else if (IsHttpParseError(ec) && !IsQuietClose(ec)) {
-        handler_.OnRejected(Rejection::kBadRequest);
+        handler_.OnRejected(Rejection::kBadRequest, peer);
         auto res = MakeError(http::status::bad_request, version, "malformed HTTP request");
-        res.keep_alive(false);
-        co_await Send(stream, res);
+        co_await SendAndClose(stream, res);
       }
       co_return;
     }
@@ -231,8 +256,12 @@ asio::awaitable<void> HttpServer::Serve(Stream& stream, Live& live, const std::s
         lowest.expires_after(limits_.request_timeout);
         co_await http::async_read(stream, buffer, parser, kUse);
       }
-      early->keep_alive(false);
-      co_await Send(stream, *early);
+      if (parser.is_done()) {
+        early->keep_alive(false);
+        co_await Send(stream, *early);
+      } else {
+        co_await SendAndClose(stream, *early);
+      }
       co_return;
     }
     if (beast::iequals(header[http::field::expect], "100-continue")) {
@@ -245,18 +274,16 @@ asio::awaitable<void> HttpServer::Serve(Stream& stream, Live& live, const std::s
     std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, kUse);
     if (ec) {
       if (ec == http::error::body_limit) {
-        handler_.OnRejected(Rejection::kBodyTooLarge);
+        handler_.OnRejected(Rejection::kBodyTooLarge, peer);
         auto res =
             MakeError(http::status::payload_too_large, header.version(), "request body too large");
-        res.keep_alive(false);
-        co_await Send(stream, res);
+        co_await SendAndClose(stream, res);
       } else if (ec == beast::error::timeout) {
-        handler_.OnRejected(Rejection::kTimeout);
+        handler_.OnRejected(Rejection::kTimeout, peer);
       } else if (IsHttpParseError(ec) && !IsQuietClose(ec)) {
-        handler_.OnRejected(Rejection::kBadRequest);
+        handler_.OnRejected(Rejection::kBadRequest, peer);
         auto res = MakeError(http::status::bad_request, header.version(), "malformed HTTP request");
-        res.keep_alive(false);
-        co_await Send(stream, res);
+        co_await SendAndClose(stream, res);
       }
       co_return;
     }

@@ -37,8 +37,9 @@ class HttpHandler {
   virtual std::optional<Response> OnHeader(const http::request_header<>& header,
                                            RequestContext& ctx) = 0;
   virtual asio::awaitable<Response> OnRequest(Request& request, RequestContext& ctx) = 0;
-  // A request that could not be read (limits, malformed, too slow).
-  virtual void OnRejected(Rejection rejection) = 0;
+  // A connection or request refused before it reached OnHeader/OnRequest
+  // (limits, malformed HTTP, too slow, TLS handshake). `peer` may be "".
+  virtual void OnRejected(Rejection rejection, const std::string& peer) = 0;
 };
 
 struct ServerLimits {
@@ -63,7 +64,7 @@ class HttpServer {
   std::uint16_t Bind(const std::string& address, std::uint16_t port);
   void Start();
   void Stop(std::function<void()> on_drained);
-  std::size_t OpenConnections() const { return open_.load(); }
+  std::size_t OpenConnections() const { return registry_->open.load(); }
 
  private:
   struct Live;
@@ -73,22 +74,32 @@ class HttpServer {
   asio::awaitable<void> Serve(Stream& stream, Live& live, const std::string& peer);
   template <class Stream>
   asio::awaitable<bool> Send(Stream& stream, Response& response);
-  void SessionEnded(std::uint64_t id);
+  template <class Stream>
+  asio::awaitable<void> SendAndClose(Stream& stream, Response& response);
 
   asio::io_context& ioc_;
   std::string name_;
   std::shared_ptr<ssl::context> tls_;
   ServerLimits limits_;
   HttpHandler& handler_;
-  prometheus::Gauge* open_gauge_;
   tcp::acceptor acceptor_;
 
   std::atomic<bool> stopping_{false};
-  std::atomic<std::size_t> open_{0};
-  std::mutex mu_;
-  std::uint64_t next_id_ = 0;
-  std::map<std::uint64_t, std::shared_ptr<Live>> live_;
-  std::function<void()> on_drained_;
+  // The open connections. Shared with every session coroutine, because a
+  // session can outlive the server: when the event loop is stopped with
+  // connections open, their coroutine frames are destroyed with the
+  // io_context, after this object.
+  struct Registry {
+    prometheus::Gauge* gauge = nullptr;
+    std::atomic<std::size_t> open{0};
+    std::mutex mu;
+    std::uint64_t next_id = 0;
+    std::map<std::uint64_t, std::shared_ptr<Live>> live;
+    std::function<void()> on_drained;
+    std::uint64_t Add(std::shared_ptr<Live> live);
+    void Remove(std::uint64_t id);
+  };
+  std::shared_ptr<Registry> registry_;
 };
 
 }  // namespace tscb::daemon

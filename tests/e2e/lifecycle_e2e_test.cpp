@@ -174,6 +174,65 @@ TEST_F(LifecycleE2eTest, SigtermDuringLoadLosesNoAcknowledgedCallback) {
   EXPECT_NE(daemon_->Log().find("stopped:"), std::string::npos);
 }
 
+TEST_F(LifecycleE2eTest, SecondSigtermStopsAtOnceWithoutWaitingForTheGracePeriod) {
+  DaemonOptions options;
+  options.grace_period = "30s";
+  options.request_timeout = "30s";
+  StartDaemon(options);
+  auto slow = Client();  // a request in flight holds the graceful stop
+  ASSERT_TRUE(slow.WriteRaw("POST /callbacks/CarrierService HTTP/1.1\r\nHost: x\r\n"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  daemon_->Signal(SIGTERM);
+  EXPECT_FALSE(daemon_->Wait(std::chrono::milliseconds(700)).has_value())
+      << "the first SIGTERM did not wait for the request in flight";
+  auto start = std::chrono::steady_clock::now();
+  daemon_->Signal(SIGTERM);
+  auto code = daemon_->Wait(std::chrono::seconds(5));
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_NE(daemon_->Log().find("again: stopping at once"), std::string::npos);
+}
+
+TEST_F(LifecycleE2eTest, GracePeriodOverStopsWithARequestStillInFlight) {
+  DaemonOptions options;
+  options.grace_period = "1s";
+  options.request_timeout = "30s";
+  StartDaemon(options);
+  auto slow = Client();
+  ASSERT_TRUE(slow.WriteRaw("POST /callbacks/CarrierService HTTP/1.1\r\nHost: x\r\n"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto start = std::chrono::steady_clock::now();
+  daemon_->Signal(SIGTERM);
+  auto code = daemon_->Wait(std::chrono::seconds(10));
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0);
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, std::chrono::milliseconds(900));
+  EXPECT_LT(took, std::chrono::seconds(5));
+  EXPECT_NE(daemon_->Log().find("grace period over"), std::string::npos);
+}
+
+TEST_F(LifecycleE2eTest, AFloodOfRefusedRequestsIsCountedButLoggedOnlyAFewTimes) {
+  StartDaemon();
+  for (int i = 0; i < 60; ++i) {
+    auto client = Client();
+    EXPECT_EQ(client.Post("/callbacks/Nope", "{}").status, 404);
+  }
+  auto metrics = Admin().Get("/metrics").body;
+  EXPECT_NE(metrics.find("tscb_http_rejected_total{reason=\"not_found\"} 60"), std::string::npos);
+  daemon_->Signal(SIGTERM);
+  ASSERT_TRUE(daemon_->Wait(std::chrono::seconds(10)).has_value());
+  std::string log = daemon_->Log();
+  std::size_t lines = 0;
+  for (auto pos = log.find("refused request /callbacks/Nope"); pos != std::string::npos;
+       pos = log.find("refused request /callbacks/Nope", pos + 1))
+    ++lines;
+  EXPECT_GE(lines, 1u);
+  EXPECT_LT(lines, 60u);
+  EXPECT_LE(lines, 5u * 4);  // 5 a second; the flood takes well under 4 seconds
+}
+
 TEST_F(LifecycleE2eTest, DatabaseOutageAnswers503UntilItIsBackAndNeverAFalse200) {
   StartDaemon();
   auto client = Client();
