@@ -33,7 +33,6 @@ bool IsQuietClose(const boost::system::error_code& ec) {
 
 // Clears Live's stream pointer before the stream it points to is destroyed.
 struct Detach {
-  HttpServer* server;
   std::function<void()> fn;
   ~Detach() { fn(); }
 };
@@ -158,12 +157,12 @@ asio::awaitable<void> HttpServer::Session(tcp::socket socket) {
   live->executor = socket.get_executor();
   auto registry = registry_;  // kept alive by this frame (see Registry)
   std::uint64_t id = registry->Add(live);
-  Detach ended{this, [registry, id] { registry->Remove(id); }};
+  Detach ended{[registry, id] { registry->Remove(id); }};
 
   if (tls_) {
     beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls_);
     live->lowest = &beast::get_lowest_layer(stream);
-    Detach detach{this, [&live] { live->lowest = nullptr; }};
+    Detach detach{[&live] { live->lowest = nullptr; }};
     live->lowest->expires_after(limits_.request_timeout);
     auto [hec] = co_await stream.async_handshake(ssl::stream_base::server, kUse);
     if (hec) {
@@ -178,7 +177,7 @@ asio::awaitable<void> HttpServer::Session(tcp::socket socket) {
   } else {
     beast::tcp_stream stream(std::move(socket));
     live->lowest = &stream;
-    Detach detach{this, [&live] { live->lowest = nullptr; }};
+    Detach detach{[&live] { live->lowest = nullptr; }};
     co_await Serve(stream, *live, peer);
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   }

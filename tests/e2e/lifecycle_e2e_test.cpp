@@ -10,7 +10,21 @@
 namespace tscb::testing {
 namespace {
 
-class LifecycleE2eTest : public DaemonTest {};
+class LifecycleE2eTest : public DaemonTest {
+ protected:
+  // Starts the daemon with `grace` and a half-sent request that holds a
+  // graceful stop (the returned client keeps it open).
+  HttpClient StartWithRequestInFlight(const std::string& grace) {
+    DaemonOptions options;
+    options.grace_period = grace;
+    options.request_timeout = "30s";
+    StartDaemon(options);
+    auto slow = Client();
+    EXPECT_TRUE(slow.WriteRaw("POST /callbacks/CarrierService HTTP/1.1\r\nHost: x\r\n"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    return slow;
+  }
+};
 
 // A PostgreSQL cluster of the test's own (scripts/pg.sh), so that the test
 // can stop and start the server itself. Removed by the destructor.
@@ -175,13 +189,7 @@ TEST_F(LifecycleE2eTest, SigtermDuringLoadLosesNoAcknowledgedCallback) {
 }
 
 TEST_F(LifecycleE2eTest, SecondSigtermStopsAtOnceWithoutWaitingForTheGracePeriod) {
-  DaemonOptions options;
-  options.grace_period = "30s";
-  options.request_timeout = "30s";
-  StartDaemon(options);
-  auto slow = Client();  // a request in flight holds the graceful stop
-  ASSERT_TRUE(slow.WriteRaw("POST /callbacks/CarrierService HTTP/1.1\r\nHost: x\r\n"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto slow = StartWithRequestInFlight("30s");
   daemon_->Signal(SIGTERM);
   EXPECT_FALSE(daemon_->Wait(std::chrono::milliseconds(700)).has_value())
       << "the first SIGTERM did not wait for the request in flight";
@@ -195,13 +203,7 @@ TEST_F(LifecycleE2eTest, SecondSigtermStopsAtOnceWithoutWaitingForTheGracePeriod
 }
 
 TEST_F(LifecycleE2eTest, GracePeriodOverStopsWithARequestStillInFlight) {
-  DaemonOptions options;
-  options.grace_period = "1s";
-  options.request_timeout = "30s";
-  StartDaemon(options);
-  auto slow = Client();
-  ASSERT_TRUE(slow.WriteRaw("POST /callbacks/CarrierService HTTP/1.1\r\nHost: x\r\n"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto slow = StartWithRequestInFlight("1s");
   auto start = std::chrono::steady_clock::now();
   daemon_->Signal(SIGTERM);
   auto code = daemon_->Wait(std::chrono::seconds(10));

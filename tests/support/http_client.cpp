@@ -48,7 +48,12 @@ HttpClient::HttpClient(int port, std::string ca_file, std::string host)
   }
 }
 
-HttpClient::~HttpClient() { Close(); }
+HttpClient::~HttpClient() {
+  if (impl_) Close();
+}
+
+HttpClient::HttpClient(HttpClient&&) noexcept = default;
+HttpClient& HttpClient::operator=(HttpClient&&) noexcept = default;
 
 bool HttpClient::Connect() {
   Close();

@@ -21,6 +21,8 @@ class HttpClient {
   // `ca_file` empty means plain HTTP.
   HttpClient(int port, std::string ca_file, std::string host = "localhost");
   ~HttpClient();
+  HttpClient(HttpClient&&) noexcept;
+  HttpClient& operator=(HttpClient&&) noexcept;
 
   HttpReply Request(const std::string& method, const std::string& target, const std::string& body,
                     const std::map<std::string, std::string>& headers = {});
