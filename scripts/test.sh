@@ -2,14 +2,25 @@
 # Every test: installs what it needs, builds, starts a throwaway PostgreSQL,
 # runs the unit, pg and e2e tiers with ctest, stops PostgreSQL. Exits
 # non-zero on any failure, and when any tier ran no test or skipped one.
+#   TSCB_SANITIZE=1 scripts/test.sh   the same under AddressSanitizer + UBSan (build-asan/)
 set -euo pipefail
+if [ "${TSCB_SANITIZE:-0}" = 1 ]; then
+  export TSCB_BUILD=${TSCB_BUILD:-$(cd "$(dirname "$0")/.." && pwd)/build-asan}
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+  export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$(cd "$(dirname "$0")/.." && pwd)/tests/lsan.supp:print_suppressions=0}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+fi
 . "$(dirname "$0")/common.sh"
 . "$TSCB_ROOT/scripts/pg.sh"
 
 install_deps
 status=0
 check_format || status=1
-build RelWithDebInfo
+if [ "${TSCB_SANITIZE:-0}" = 1 ]; then
+  build Debug -DTSCB_SANITIZE=ON
+else
+  build RelWithDebInfo
+fi
 
 log "Starting a throwaway PostgreSQL"
 work=$(mktemp -d /tmp/tscb-test.XXXXXX)
