@@ -2,9 +2,13 @@
 # Every test: installs what it needs, builds, starts a throwaway PostgreSQL,
 # runs the unit, pg and e2e tiers with ctest, stops PostgreSQL. Exits
 # non-zero on any failure, and when any tier ran no test or skipped one.
-#   TSCB_SANITIZE=1 scripts/test.sh   the same under AddressSanitizer + UBSan (build-asan/)
+#   TSCB_SANITIZE=1 scripts/test.sh       the same under AddressSanitizer + UBSan (build-asan/)
+#   TSCB_SANITIZE=thread scripts/test.sh  the same under ThreadSanitizer (build-tsan/)
 set -euo pipefail
-if [ "${TSCB_SANITIZE:-0}" = 1 ]; then
+if [ "${TSCB_SANITIZE:-0}" = thread ]; then
+  export TSCB_BUILD=${TSCB_BUILD:-$(cd "$(dirname "$0")/.." && pwd)/build-tsan}
+  export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+elif [ "${TSCB_SANITIZE:-0}" = 1 ]; then
   export TSCB_BUILD=${TSCB_BUILD:-$(cd "$(dirname "$0")/.." && pwd)/build-asan}
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
   export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$(cd "$(dirname "$0")/.." && pwd)/tests/lsan.supp:print_suppressions=0}
@@ -18,6 +22,8 @@ status=0
 check_format || status=1
 if [ "${TSCB_SANITIZE:-0}" = 1 ]; then
   build Debug -DTSCB_SANITIZE=ON
+elif [ "${TSCB_SANITIZE:-0}" = thread ]; then
+  build Debug -DTSCB_SANITIZE_THREAD=ON
 else
   build RelWithDebInfo
 fi
