@@ -80,6 +80,50 @@ struct AdminConfig {
   std::uint16_t port = 9090;
 };
 
+// Limits for the ThingSpace calls whose path (under the M2M base URL, without
+// the query) starts with `path`; the longest matching entry wins.
+struct EndpointLimit {
+  std::string path;       // e.g. "/devices/actions/activate"; "" = every call
+  double rate = 5.0;      // calls per second on average
+  double burst = 10.0;    // calls allowed at once after a quiet spell
+  int concurrency = 4;    // calls in flight at most
+};
+
+// The ThingSpace API client (spec sections 1, 2, 7). Present only when the
+// config has a `thingspace` section; without it the daemon only receives.
+struct ThingSpaceConfig {
+  bool enabled = false;
+  std::string oauth_url = "https://thingspace.verizon.com/api/ts/v1/oauth2/token";
+  std::string m2m_url = "https://thingspace.verizon.com/api/m2m/v1";
+  std::string ca_file;  // PEM bundle; "" = the system's trust store
+  Secret app_key;       // OAuth2 client credentials (Key Management)
+  Secret app_secret;
+  std::string username;  // UWS web-services user for POST /session/login
+  Secret password;
+  Duration connect_timeout{std::chrono::seconds(5)};
+  Duration request_timeout{std::chrono::seconds(30)};
+  Duration token_refresh_margin{std::chrono::minutes(5)};  // renew this long before expiry
+  int max_failed_logins = 2;  // in a row, then stop (5 lock the account for good)
+  int max_attempts = 5;       // per call, for retryable failures
+  Duration retry_initial{500};
+  Duration retry_max{std::chrono::seconds(60)};
+  int breaker_failures = 5;  // failures in a row that open the circuit
+  Duration breaker_open_for{std::chrono::seconds(30)};
+  bool logout_on_shutdown = true;
+  EndpointLimit default_limit;
+  std::vector<EndpointLimit> limits;
+};
+
+// Self-registration (spec 3.1-3.3): every configured service is registered
+// at `public_url` + "/" + service name.
+struct RegistrationConfig {
+  bool enabled = true;     // needs the thingspace section
+  std::string public_url;  // e.g. https://cb.example.com:443/callbacks
+  Duration interval{std::chrono::minutes(15)};
+  bool replace_foreign = false;          // take over services registered elsewhere
+  bool deregister_on_shutdown = false;   // would drop callbacks during a restart
+};
+
 struct Config {
   std::string source_file;  // where it was loaded from
   std::string account;      // ThingSpace account name, e.g. 0000123456-00001
@@ -89,6 +133,8 @@ struct Config {
   std::vector<ServiceConfig> services;
   InboxConfig inbox;
   AdminConfig admin;
+  ThingSpaceConfig thingspace;
+  RegistrationConfig registration;
   Duration shutdown_grace{std::chrono::seconds(10)};
 };
 

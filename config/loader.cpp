@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "config/public_url.hpp"
 #include "config/services.hpp"
 
 namespace tscb::config {
@@ -13,6 +14,7 @@ namespace {
 
 using std::chrono::hours;
 using std::chrono::milliseconds;
+using std::chrono::minutes;
 using std::chrono::seconds;
 
 bool IsValidLogLevel(const std::string& level) {
@@ -121,6 +123,108 @@ void ReadServices(MapReader& top, std::vector<ServiceConfig>& services) {
   }
 }
 
+bool IsHttpsUrl(const std::string& url) {
+  return url.rfind("https://", 0) == 0 && url.size() > 8;
+}
+
+void ReadLimit(MapReader& r, EndpointLimit& limit) {
+  r.Read("rate", limit.rate, 0.001, 10'000);
+  r.Read("burst", limit.burst, 1, 100'000);
+  r.Read("concurrency", limit.concurrency, 1, 1'000);
+}
+
+void ReadThingSpace(MapReader& top, ThingSpaceConfig& ts) {
+  if (!top.Child("thingspace").IsDefined()) return;
+  ts.enabled = true;
+  MapReader r = top.Map("thingspace");
+  ReadContext& ctx = r.Context();
+  for (auto [key, url] : {std::pair{"oauth_url", &ts.oauth_url}, {"m2m_url", &ts.m2m_url}}) {
+    r.Read(key, *url);
+    if (!IsHttpsUrl(*url))
+      ctx.errors.Add(r.Child(key), r.PathOf(key), "expected an https:// URL");
+  }
+  while (!ts.m2m_url.empty() && ts.m2m_url.back() == '/') ts.m2m_url.pop_back();
+  r.Read("ca_file", ts.ca_file);
+  ts.ca_file = ResolvePath(ctx, ts.ca_file);
+  if (!ts.ca_file.empty() && access(ts.ca_file.c_str(), R_OK) != 0)
+    ctx.errors.Add(r.Child("ca_file"), r.PathOf("ca_file"), "cannot read file " + ts.ca_file);
+  r.Read("app_key", ts.app_key, true);
+  r.Read("app_secret", ts.app_secret, true);
+  r.Read("username", ts.username, true);
+  r.Read("password", ts.password, true);
+  r.Read("connect_timeout", ts.connect_timeout, milliseconds(100), seconds(120));
+  r.Read("request_timeout", ts.request_timeout, milliseconds(100), seconds(600));
+  r.Read("token_refresh_margin", ts.token_refresh_margin, seconds(0), minutes(30));
+  // More than 2 would risk the 5-failure lock-out (spec 2.2).
+  r.Read("max_failed_logins", ts.max_failed_logins, 1, 2);
+  r.Read("logout_on_shutdown", ts.logout_on_shutdown);
+
+  MapReader retry = r.Map("retry");
+  retry.Read("max_attempts", ts.max_attempts, 1, 20);
+  retry.Read("initial", ts.retry_initial, milliseconds(1), minutes(10));
+  retry.Read("max", ts.retry_max, milliseconds(1), hours(1));
+  if (ts.retry_max < ts.retry_initial)
+    ctx.errors.Add(retry.Child("max"), retry.PathOf("max"), "must not be below retry.initial");
+  retry.Finish();
+
+  MapReader breaker = r.Map("circuit_breaker");
+  breaker.Read("failures", ts.breaker_failures, 1, 1'000);
+  breaker.Read("open_for", ts.breaker_open_for, milliseconds(10), hours(1));
+  breaker.Finish();
+
+  MapReader defaults = r.Map("default_limit");
+  ReadLimit(defaults, ts.default_limit);
+  defaults.Finish();
+
+  YAML::Node limits = r.Child("limits");
+  if (limits.IsDefined() && !limits.IsNull()) {
+    if (!limits.IsSequence()) {
+      ctx.errors.Add(limits, r.PathOf("limits"), "expected a list of {path, rate, burst, concurrency}");
+    } else {
+      for (std::size_t i = 0; i < limits.size(); ++i) {
+        std::string path = r.PathOf("limits") + "[" + std::to_string(i) + "]";
+        MapReader item(limits[i], path, ctx);
+        EndpointLimit limit = ts.default_limit;
+        item.Read("path", limit.path, true);
+        if (!limit.path.empty() && limit.path.front() != '/')
+          ctx.errors.Add(item.Child("path"), path + ".path",
+                         "must start with '/' (a path under thingspace.m2m_url)");
+        ReadLimit(item, limit);
+        item.Finish();
+        ts.limits.push_back(std::move(limit));
+      }
+    }
+  }
+  r.Finish();
+}
+
+void ReadRegistration(MapReader& top, const Config& config, RegistrationConfig& reg) {
+  bool present = top.Child("registration").IsDefined();
+  MapReader r = top.Map("registration");
+  ReadContext& ctx = r.Context();
+  r.Read("enabled", reg.enabled);
+  r.Read("public_url", reg.public_url);
+  while (!reg.public_url.empty() && reg.public_url.back() == '/') reg.public_url.pop_back();
+  r.Read("interval", reg.interval, seconds(1), hours(24 * 7));
+  r.Read("replace_foreign", reg.replace_foreign);
+  r.Read("deregister_on_shutdown", reg.deregister_on_shutdown);
+  r.Finish();
+  if (!config.thingspace.enabled) {
+    if (present && reg.enabled)
+      ctx.errors.Add(top.Child("registration"), "registration",
+                     "needs the thingspace section (or set registration.enabled: false)");
+    reg.enabled = false;
+    return;
+  }
+  if (!reg.enabled) return;
+  if (reg.public_url.empty()) {
+    ctx.errors.Add(r.Child("public_url"), "registration.public_url",
+                   "is required: the https URL ThingSpace reaches this daemon at");
+  } else if (auto why = CheckPublicUrl(reg.public_url); !why.empty()) {
+    ctx.errors.Add(r.Child("public_url"), "registration.public_url", why);
+  }
+}
+
 }  // namespace
 
 EnvLookup ProcessEnvironment() {
@@ -173,6 +277,9 @@ LoadResult LoadConfigText(const std::string& text, const std::string& name,
     errors.Add(admin.Child("address"), "admin.address", "expected an IP address such as 127.0.0.1");
   admin.Read("port", config.admin.port);
   admin.Finish();
+
+  ReadThingSpace(top, config.thingspace);
+  ReadRegistration(top, config, config.registration);
 
   MapReader shutdown = top.Map("shutdown");
   shutdown.Read("grace_period", config.shutdown_grace, milliseconds(0), seconds(600));

@@ -113,6 +113,22 @@ void MapReader::Read(const char* key, std::size_t& out, std::size_t min, std::si
   out = static_cast<std::size_t>(value);
 }
 
+void MapReader::Read(const char* key, double& out, double min, double max) {
+  YAML::Node n = Lookup(key);
+  if (!n.IsDefined()) return;
+  double value = 0;
+  const std::string& s = n.IsScalar() ? n.Scalar() : std::string();
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (!n.IsScalar() || ec != std::errc() || end != s.data() + s.size())
+    return Error(n, key, "expected a number");
+  if (value < min || value > max) {
+    std::ostringstream range;
+    range << "must be between " << min << " and " << max;
+    return Error(n, key, range.str());
+  }
+  out = value;
+}
+
 void MapReader::Read(const char* key, Duration& out, Duration min, Duration max) {
   YAML::Node n = Lookup(key);
   if (!n.IsDefined()) return;

@@ -52,6 +52,7 @@ class MapReader {
   void Read(const char* key, int& out, int min, int max);
   void Read(const char* key, std::uint16_t& out);
   void Read(const char* key, std::size_t& out, std::size_t min, std::size_t max);
+  void Read(const char* key, double& out, double min, double max);
   void Read(const char* key, Duration& out, Duration min, Duration max);
   void Read(const char* key, Secret& out, bool required = false);
   void Read(const char* key, std::vector<Cidr>& out);

@@ -51,8 +51,12 @@ TEST(ConfigTest, ExampleYamlLoadsWithEveryKeyAndItsSecrets) {
                 fs::copy_options::overwrite_existing);
   std::ofstream(dir / "tls/cert.pem") << "x";
   std::ofstream(dir / "tls/key.pem") << "x";
+  fs::create_directories(dir / "secrets");
+  std::ofstream(dir / "secrets/uws-password") << "uws-pw\n";
   auto r = LoadConfigFile((dir / "config.yaml").string(),
                           FakeEnv({{"TSCB_DB_PASSWORD", "db"},
+                                   {"TSCB_TS_APP_KEY", "key"},
+                                   {"TSCB_TS_APP_SECRET", "secret"},
                                    {"TSCB_CARRIER_PASSWORD", "carrier-secret"},
                                    {"TSCB_NIDD_PASSWORD", "nidd-secret"}}));
   fs::remove_all(dir);
@@ -68,6 +72,64 @@ TEST(ConfigTest, ExampleYamlLoadsWithEveryKeyAndItsSecrets) {
   EXPECT_EQ(c.inbox.linger, std::chrono::milliseconds(0));
   EXPECT_EQ(c.inbox.writers, 2);
   EXPECT_EQ(c.listener.tls.certificate_file, (dir / "tls/cert.pem").string());
+  EXPECT_TRUE(c.thingspace.enabled);
+  EXPECT_EQ(c.thingspace.password.Reveal(), "uws-pw");
+  EXPECT_EQ(c.thingspace.app_key.Reveal(), "key");
+  ASSERT_EQ(c.thingspace.limits.size(), 1u);
+  EXPECT_EQ(c.thingspace.limits[0].concurrency, 1);
+  EXPECT_EQ(c.thingspace.limits[0].rate, 1.0);
+  EXPECT_TRUE(c.registration.enabled);
+  EXPECT_EQ(c.registration.public_url, "https://cb.example.com:443/callbacks");
+  EXPECT_EQ(c.registration.interval, std::chrono::minutes(15));
+}
+
+constexpr const char* kThingSpace =
+    "thingspace:\n"
+    "  m2m_url: https://127.0.0.1:9/api/m2m/v1/\n"
+    "  app_key: { env: K }\n"
+    "  app_secret: { env: S }\n"
+    "  username: u\n"
+    "  password: { env: P }\n";
+
+TEST(ConfigTest, ThingSpaceSectionEnablesClientAndRegistration) {
+  auto r = Load(std::string(kBase) + kThingSpace +
+                    "registration: { public_url: 'https://gw.example.com:28200/cb/' }\n",
+                {{"PW", "x"}, {"K", "k"}, {"S", "s"}, {"P", "p"}});
+  ASSERT_TRUE(r.config) << r.errors[0];
+  EXPECT_EQ(r.config->thingspace.m2m_url, "https://127.0.0.1:9/api/m2m/v1");
+  EXPECT_EQ(r.config->registration.public_url, "https://gw.example.com:28200/cb");
+  EXPECT_EQ(r.config->thingspace.max_failed_logins, 2);
+}
+
+TEST(ConfigTest, NoThingSpaceSectionMeansReceiveOnly) {
+  auto r = Load(kBase);
+  ASSERT_TRUE(r.config) << r.errors[0];
+  EXPECT_FALSE(r.config->thingspace.enabled);
+  EXPECT_FALSE(r.config->registration.enabled);
+}
+
+TEST(ConfigTest, RegistrationRulesAreChecked) {
+  std::map<std::string, std::string> env{{"PW", "x"}, {"K", "k"}, {"S", "s"}, {"P", "p"}};
+  ExpectOneError(Load(std::string(kBase) + kThingSpace, env),
+                 "registration.public_url: is required");
+  ExpectOneError(Load(std::string(kBase) + kThingSpace +
+                          "registration: { public_url: 'https://gw.example.com:8443' }\n",
+                      env),
+                 "registration.public_url: uses port 8443");
+  ExpectOneError(Load(std::string(kBase) + "registration: { public_url: 'https://a.example' }\n"),
+                 "registration: needs the thingspace section");
+  ExpectOneError(Load(std::string(kBase) + kThingSpace + "  max_failed_logins: 3\n" +
+                          "registration: { enabled: false }\n",
+                      env),
+                 "thingspace.max_failed_logins: must be between 1 and 2");
+  ExpectOneError(Load(std::string(kBase) + kThingSpace + "  limits: [{ rate: 2 }]\n" +
+                          "registration: { enabled: false }\n",
+                      env),
+                 "thingspace.limits[0].path: is required");
+  ExpectOneError(Load(std::string(kBase) + Replace(kThingSpace, "{ env: K }", "literal") +
+                          "registration: { enabled: false }\n",
+                      env),
+                 "thingspace.app_key");
 }
 
 TEST(ConfigTest, MinimalConfigGetsDefaults) {
