@@ -47,7 +47,10 @@ asio::awaitable<Response> AdminEndpoint::OnRequest(Request& request, RequestCont
       {"stopping", r.stopping},
   };
   if (!r.database_error.empty()) body["database_error"] = r.database_error;
-  co_return MakeJsonResponse(r.ready ? http::status::ok : http::status::service_unavailable,
+  bool ready = r.ready;
+  for (const auto& part : parts_) ready = part(body) && ready;
+  body["ready"] = ready;
+  co_return MakeJsonResponse(ready ? http::status::ok : http::status::service_unavailable,
                              version, boost::json::serialize(body));
 }
 

@@ -2,6 +2,9 @@
 // The admin listener (loopback by default): GET /healthz (the process
 // answers), GET /readyz (database, schema, listener; 503 when not ready)
 // and GET /metrics (Prometheus text). Shared by all network threads.
+#include <boost/json/object.hpp>
+#include <functional>
+
 #include "daemon/health.hpp"
 #include "daemon/http_server.hpp"
 #include "daemon/metrics.hpp"
@@ -18,7 +21,13 @@ class AdminEndpoint final : public HttpHandler {
   asio::awaitable<Response> OnRequest(Request& request, RequestContext& ctx) override;
   void OnRejected(Rejection, const std::string&) override {}
 
+  // Adds members to the /readyz body; returns false when that part is not
+  // ready. Set before the listener starts.
+  using ReadinessPart = std::function<bool(boost::json::object&)>;
+  void AddReadinessPart(ReadinessPart part) { parts_.push_back(std::move(part)); }
+
  private:
+  std::vector<ReadinessPart> parts_;
   const Health& health_;
   const Metrics& metrics_;
 };

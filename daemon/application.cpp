@@ -14,6 +14,7 @@
 #include "daemon/http_server.hpp"
 #include "daemon/inbox_writer.hpp"
 #include "daemon/metrics.hpp"
+#include "daemon/thingspace_worker.hpp"
 #include "daemon/tls_context.hpp"
 #include "storage/inbox.hpp"
 #include "storage/pg/connection.hpp"
@@ -87,6 +88,18 @@ int RunDaemon(const config::Config& config) {
 
   CallbackEndpoint callbacks(config, writer, metrics);
   AdminEndpoint admin(health, metrics);
+  std::unique_ptr<ThingSpaceWorker> thingspace;
+  if (config.thingspace.enabled) {
+    try {
+      thingspace = std::make_unique<ThingSpaceWorker>(config, &metrics);
+    } catch (const std::exception& e) {
+      spdlog::critical("cannot start: thingspace client: {}", e.what());
+      return 1;
+    }
+    admin.AddReadinessPart([&](boost::json::object& body) { return thingspace->Readiness(body); });
+  } else {
+    spdlog::info("no thingspace section: receiving callbacks only (no registration, no actions)");
+  }
   HttpServer callback_server(ioc, "callback listener", tls, ToServerLimits(config.listener.limits),
                              callbacks, &metrics.OpenConnections());
   ServerLimits admin_limits;
@@ -110,6 +123,8 @@ int RunDaemon(const config::Config& config) {
   writer.Start();
   callback_server.Start();
   admin_server.Start();
+  // Registration only once the listener accepts: callbacks may follow at once.
+  if (thingspace) thingspace->Start();
 
   asio::steady_timer grace(ioc);
   asio::signal_set stop_signals(ioc, SIGTERM, SIGINT);
@@ -163,6 +178,7 @@ int RunDaemon(const config::Config& config) {
   ioc.run();
   for (auto& t : pool) t.join();
 
+  if (thingspace) thingspace->Stop(std::chrono::seconds(5));
   writer.Stop();
   health.Stop();
   auto stats = writer.GetStats();

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -10,6 +11,8 @@
 #include "config/loader.hpp"
 #include "daemon/application.hpp"
 #include "daemon/logging.hpp"
+#include "daemon/registration_manager.hpp"
+#include "daemon/thingspace_client.hpp"
 #include "storage/inbox.hpp"
 #include "storage/pg/connection.hpp"
 #include "storage/pg/migrator.hpp"
@@ -25,9 +28,13 @@ constexpr const char* kUsage =
     "  run            run the daemon (default)\n"
     "  check-config   validate the configuration; print every error\n"
     "  migrate        apply database migrations and exit\n"
+    "  register       make every configured service point at registration.public_url;\n"
+    "                 with --dry-run, only print the plan (keep, register, replace)\n"
+    "  deregister SERVICE   remove one service's callback registration\n"
     "\n"
     "options:\n"
     "  -c, --config FILE   configuration file (default /etc/ts-callbackd/config.yaml)\n"
+    "  --dry-run           register: print the plan, change nothing\n"
     "  -h, --help          this text\n"
     "  --version           print the version\n";
 
@@ -55,12 +62,79 @@ int Migrate(const config::Config& config) {
   }
 }
 
+// Runs one coroutine on a private io_context with a ThingSpace client, then
+// logs out. Returns the coroutine's exit code.
+int WithThingSpace(const config::Config& config,
+                   std::function<asio::awaitable<int>(ThingSpaceClient&, RegistrationManager&)> body) {
+  if (!config.thingspace.enabled) {
+    std::cerr << config.source_file << ": thingspace: the section is required for this command\n";
+    return 2;
+  }
+  try {
+    asio::io_context ioc(1);
+    ThingSpaceClient client(ioc, config.thingspace, nullptr);
+    RegistrationManager manager(ioc, client, config, nullptr);
+    int code = 1;
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+          code = co_await body(client, manager);
+          co_await client.Logout();
+        },
+        [](std::exception_ptr e) {
+          if (e) std::rethrow_exception(e);
+        });
+    ioc.run();
+    return code;
+  } catch (const std::exception& e) {
+    std::cerr << "ts-callbackd: " << e.what() << '\n';
+    return 1;
+  }
+}
+
+int Register(const config::Config& config, bool dry_run) {
+  if (config.registration.public_url.empty()) {
+    std::cerr << config.source_file << ": registration.public_url is required (and "
+              << "registration.enabled must not be false) to register\n";
+    return 2;
+  }
+  return WithThingSpace(config, [dry_run](ThingSpaceClient&, RegistrationManager& manager)
+                                    -> asio::awaitable<int> {
+    CheckResult r = co_await manager.Check(!dry_run);
+    if (!r.plan.empty()) std::cout << FormatPlan(r.plan, manager);
+    if (!r.ok) {
+      std::cerr << "register: " << r.error << '\n';
+      co_return 1;
+    }
+    if (dry_run)
+      std::cout << "dry run: nothing was changed\n";
+    else
+      std::cout << r.changes << " registration(s) sent\n";
+    co_return 0;
+  });
+}
+
+int Deregister(const config::Config& config, const std::string& service) {
+  return WithThingSpace(config, [&service](ThingSpaceClient&, RegistrationManager& manager)
+                                    -> asio::awaitable<int> {
+    ApiResult r = co_await manager.Deregister(service);
+    if (!r.Ok()) {
+      std::cerr << "deregister " << service << ": " << r.Describe() << '\n';
+      co_return 1;
+    }
+    std::cout << service << ": deregistered\n";
+    co_return 0;
+  });
+}
+
 }  // namespace
 
 int Main(int argc, char** argv) {
   std::string command = "run";
   std::string config_path = kDefaultConfig;
   bool command_seen = false;
+  bool dry_run = false;
+  std::vector<std::string> operands;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "-h" || arg == "--help") {
@@ -79,16 +153,32 @@ int Main(int argc, char** argv) {
       config_path = argv[++i];
     } else if (arg.rfind("--config=", 0) == 0) {
       config_path = arg.substr(9);
+    } else if (arg == "--dry-run") {
+      dry_run = true;
     } else if (!command_seen && !arg.empty() && arg[0] != '-') {
       command = arg;
       command_seen = true;
+    } else if (command_seen && !arg.empty() && arg[0] != '-') {
+      operands.push_back(arg);
     } else {
       std::cerr << "ts-callbackd: unexpected argument '" << arg << "'\n" << kUsage;
       return 2;
     }
   }
-  if (command != "run" && command != "check-config" && command != "migrate") {
+  if (command != "run" && command != "check-config" && command != "migrate" &&
+      command != "register" && command != "deregister") {
     std::cerr << "ts-callbackd: unknown command '" << command << "'\n" << kUsage;
+    return 2;
+  }
+  std::size_t wanted_operands = command == "deregister" ? 1 : 0;
+  if (operands.size() != wanted_operands) {
+    std::cerr << "ts-callbackd: " << command
+              << (wanted_operands ? " needs one service name\n" : " takes no operands\n")
+              << kUsage;
+    return 2;
+  }
+  if (dry_run && command != "register") {
+    std::cerr << "ts-callbackd: --dry-run only goes with register\n";
     return 2;
   }
 
@@ -99,6 +189,12 @@ int Main(int argc, char** argv) {
     return 0;
   }
   if (command == "migrate") return Migrate(*config);
+  if (command == "register" || command == "deregister") {
+    SetUpLogging(config->log.level);
+    int code = command == "register" ? Register(*config, dry_run) : Deregister(*config, operands[0]);
+    ShutDownLogging();
+    return code;
+  }
   SetUpLogging(config->log.level);
   spdlog::info("ts-callbackd 0.1.0 starting with {}", config_path);
   int code = RunDaemon(*config);

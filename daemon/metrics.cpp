@@ -114,6 +114,30 @@ Metrics::Metrics(const std::vector<std::string>& services)
                       .Help("Callbacks waiting for an inbox writer")
                       .Register(*registry_)
                       .Add({});
+  api_calls_ = &prometheus::BuildCounter()
+                    .Name("tscb_thingspace_calls_total")
+                    .Help("ThingSpace API calls by final outcome (success, retryable, final, "
+                          "circuit_open, not_logged_in)")
+                    .Register(*registry_);
+  logins_ = &prometheus::BuildCounter()
+                 .Name("tscb_thingspace_logins_total")
+                 .Help("OAuth token requests and session logins by result")
+                 .Register(*registry_);
+  registrations_ = &prometheus::BuildCounter()
+                        .Name("tscb_registration_actions_total")
+                        .Help("Callback registrations by service and action (kept, registered, "
+                              "drift_repaired, foreign, failed)")
+                        .Register(*registry_);
+  login_locked_ = &prometheus::BuildGauge()
+                       .Name("tscb_thingspace_login_stopped")
+                       .Help("1 when logins stopped after too many failures in a row")
+                       .Register(*registry_)
+                       .Add({});
+  circuit_open_ = &prometheus::BuildGauge()
+                       .Name("tscb_thingspace_circuit_open")
+                       .Help("1 while the circuit breaker stops ThingSpace calls")
+                       .Register(*registry_)
+                       .Add({});
 }
 
 void Metrics::Count(std::size_t service_index, Outcome outcome) {

@@ -61,6 +61,15 @@ class Metrics {
     batch_seconds_->Observe(seconds);
   }
 
+  // ThingSpace client and registration (low rate; labels made on first use).
+  void CountApiCall(const std::string& outcome) { api_calls_->Add({{"outcome", outcome}}).Increment(); }
+  void CountLogin(const std::string& result) { logins_->Add({{"result", result}}).Increment(); }
+  prometheus::Gauge& LoginLocked() { return *login_locked_; }
+  prometheus::Gauge& CircuitOpen() { return *circuit_open_; }
+  void CountRegistration(const std::string& service, const std::string& action) {
+    registrations_->Add({{"service", service}, {"action", action}}).Increment();
+  }
+
   // Prometheus text exposition format.
   std::string Serialize() const;
 
@@ -76,6 +85,11 @@ class Metrics {
   prometheus::Gauge* inbox_queue_ = nullptr;
   prometheus::Histogram* batch_size_ = nullptr;
   prometheus::Histogram* batch_seconds_ = nullptr;
+  prometheus::Family<prometheus::Counter>* api_calls_ = nullptr;
+  prometheus::Family<prometheus::Counter>* logins_ = nullptr;
+  prometheus::Family<prometheus::Counter>* registrations_ = nullptr;
+  prometheus::Gauge* login_locked_ = nullptr;
+  prometheus::Gauge* circuit_open_ = nullptr;
 };
 
 }  // namespace tscb::daemon

@@ -1,0 +1,212 @@
+#include "daemon/https_client.hpp"
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/url/parse.hpp>
+#include <cctype>
+
+namespace tscb::daemon {
+
+struct HttpsClient::Connection {
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
+  std::unique_ptr<beast::tcp_stream> plain;
+  beast::flat_buffer buffer;
+  std::chrono::steady_clock::time_point idle_since;
+
+  beast::tcp_stream& Tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+  void Close() {
+    beast::error_code ignored;
+    Tcp().socket().close(ignored);
+  }
+};
+
+namespace {
+
+std::string Lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool IsStaleConnectionError(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == asio::error::eof ||
+         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+         ec == ssl::error::stream_truncated;
+}
+
+}  // namespace
+
+HttpsClient::HttpsClient(asio::any_io_executor executor, ClientOptions options)
+    : executor_(std::move(executor)),
+      options_(std::move(options)),
+      tls_(std::make_shared<ssl::context>(ssl::context::tls_client)) {
+  SSL_CTX_set_min_proto_version(tls_->native_handle(), TLS1_2_VERSION);
+  if (options_.verify_peer) {
+    tls_->set_verify_mode(ssl::verify_peer);
+    if (options_.ca_file.empty())
+      tls_->set_default_verify_paths();
+    else
+      tls_->load_verify_file(options_.ca_file);  // throws naming nothing; callers check the file
+  } else {
+    tls_->set_verify_mode(ssl::verify_none);
+  }
+}
+
+HttpsClient::~HttpsClient() { CloseIdle(); }
+
+void HttpsClient::CloseIdle() {
+  for (auto& [key, list] : idle_)
+    for (auto& conn : list) conn->Close();
+  idle_.clear();
+}
+
+asio::awaitable<std::unique_ptr<HttpsClient::Connection>> HttpsClient::Open(const Target& target,
+                                                                            std::string& error) {
+  tcp::resolver resolver(executor_);
+  auto [rec, endpoints] = co_await resolver.async_resolve(target.host, target.port, kUse);
+  if (rec) {
+    error = "resolve " + target.host + ": " + rec.message();
+    co_return nullptr;
+  }
+  auto conn = std::make_unique<Connection>();
+  if (target.tls) {
+    conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(executor_, *tls_);
+  } else {
+    conn->plain = std::make_unique<beast::tcp_stream>(executor_);
+  }
+  conn->Tcp().expires_after(options_.connect_timeout);
+  auto [cec, ep] = co_await conn->Tcp().async_connect(endpoints, kUse);
+  if (cec) {
+    error = "connect " + target.host + ":" + target.port + ": " +
+            (cec == beast::error::timeout ? std::string("timed out") : cec.message());
+    co_return nullptr;
+  }
+  if (target.tls) {
+    // SNI, and the certificate must name the host we asked for.
+    if (!SSL_set_tlsext_host_name(conn->tls->native_handle(), target.host.c_str())) {
+      error = "TLS SNI for " + target.host + " failed";
+      co_return nullptr;
+    }
+    if (options_.verify_peer) conn->tls->set_verify_callback(ssl::host_name_verification(target.host));
+    auto [hec] = co_await conn->tls->async_handshake(ssl::stream_base::client, kUse);
+    if (hec) {
+      error = "TLS handshake with " + target.host + ":" + target.port + ": " +
+              (hec == beast::error::timeout ? std::string("timed out") : hec.message());
+      co_return nullptr;
+    }
+  }
+  co_return conn;
+}
+
+asio::awaitable<ClientResponse> HttpsClient::Exchange(Connection& conn, const Target& target,
+                                                      const ClientRequest& request,
+                                                      bool& answered) {
+  ClientResponse out;
+  http::request<http::string_body> req{request.method, target.path, 11};
+  req.set(http::field::host, target.host);
+  req.set(http::field::user_agent, "ts-callbackd/0.1");
+  req.keep_alive(true);
+  for (const auto& [name, value] : request.headers) req.set(name, value);
+  if (!request.body.empty() || request.method == http::verb::post ||
+      request.method == http::verb::put) {
+    req.body() = request.body;
+    req.prepare_payload();
+  }
+
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(options_.max_response_bytes);
+  parser.header_limit(64 * 1024);
+  conn.Tcp().expires_after(options_.request_timeout);
+  beast::error_code ec;
+  if (conn.tls) {
+    std::tie(ec, std::ignore) = co_await http::async_write(*conn.tls, req, kUse);
+    if (!ec) std::tie(ec, std::ignore) = co_await http::async_read(*conn.tls, conn.buffer, parser, kUse);
+  } else {
+    std::tie(ec, std::ignore) = co_await http::async_write(*conn.plain, req, kUse);
+    if (!ec)
+      std::tie(ec, std::ignore) = co_await http::async_read(*conn.plain, conn.buffer, parser, kUse);
+  }
+  answered = parser.got_some();
+  if (ec) {
+    out.error = std::string(http::to_string(request.method)) + " " + target.host + ":" +
+                target.port + target.path.substr(0, target.path.find('?')) + ": " +
+                (ec == beast::error::timeout ? std::string("timed out") : ec.message());
+    if (!answered && IsStaleConnectionError(ec)) out.error = "stale:" + out.error;
+    co_return out;
+  }
+  auto& res = parser.get();
+  out.status = static_cast<int>(res.result_int());
+  for (const auto& field : res) out.headers[Lower(field.name_string())] = std::string(field.value());
+  out.body = std::move(res.body());
+  if (!res.keep_alive()) answered = false;  // tells Send not to pool it
+  co_return out;
+}
+
+asio::awaitable<ClientResponse> HttpsClient::Send(ClientRequest request) {
+  ClientResponse failed;
+  auto parsed = boost::urls::parse_uri(request.url);
+  if (!parsed || (parsed->scheme() != "https" && parsed->scheme() != "http") ||
+      parsed->host().empty()) {
+    failed.error = "not an http(s) URL: " + request.url.substr(0, 200);
+    co_return failed;
+  }
+  Target target;
+  target.tls = parsed->scheme() == "https";
+  target.host = parsed->host_address().empty() ? std::string(parsed->encoded_host())
+                                               : std::string(parsed->host_address());
+  target.port = parsed->has_port() ? std::string(parsed->port()) : (target.tls ? "443" : "80");
+  target.path = parsed->encoded_path().empty() ? "/" : std::string(parsed->encoded_path());
+  if (parsed->has_query()) target.path += "?" + std::string(parsed->encoded_query());
+
+  const std::string key = target.Key();
+  auto now = std::chrono::steady_clock::now();
+  for (int round = 0; round < 2; ++round) {
+    std::unique_ptr<Connection> conn;
+    bool reused = false;
+    auto& pool = idle_[key];
+    while (!pool.empty() && !conn) {
+      auto candidate = std::move(pool.back());
+      pool.pop_back();
+      if (now - candidate->idle_since < options_.keep_idle) {
+        conn = std::move(candidate);
+        reused = true;
+      } else {
+        candidate->Close();
+      }
+    }
+    if (!conn) {
+      std::string error;
+      conn = co_await Open(target, error);
+      if (!conn) {
+        failed.error = error;
+        co_return failed;
+      }
+    }
+    bool answered = false;
+    ClientResponse res = co_await Exchange(*conn, target, request, answered);
+    if (res.status != 0) {
+      if (answered) {
+        conn->idle_since = std::chrono::steady_clock::now();
+        auto& back = idle_[key];
+        if (back.size() < options_.max_idle_per_host)
+          back.push_back(std::move(conn));
+        else
+          conn->Close();
+      } else {
+        conn->Close();
+      }
+      co_return res;
+    }
+    conn->Close();
+    bool stale = res.error.rfind("stale:", 0) == 0;
+    if (stale) res.error.erase(0, 6);
+    // A pooled connection the server had closed: the request never reached
+    // it, so sending it again on a fresh connection is safe.
+    if (!(reused && stale)) co_return res;
+  }
+  co_return failed;
+}
+
+}  // namespace tscb::daemon
