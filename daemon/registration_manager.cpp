@@ -149,10 +149,20 @@ asio::awaitable<CheckResult> RegistrationManager::Check(bool apply) {
       case RegistrationStep::kRegister:
         break;
     }
+    // Missing although we registered it before: ThingSpace lost it (drift).
+    bool was_registered = false;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& s : states_)
+        if (s.service == step.service) was_registered = s.state == "registered";
+    }
+    if (step.step == RegistrationStep::kRegister && was_registered)
+      spdlog::warn("registration: {} drifted (no longer registered); registering {}", step.service,
+                   want.url);
     ApiResult registered = co_await Register(want);
     ++result.changes;
     if (registered.Ok()) {
-      bool drift = step.step != RegistrationStep::kRegister;
+      bool drift = step.step != RegistrationStep::kRegister || was_registered;
       spdlog::info("registration: {} registered at {}{}", step.service, want.url,
                    drift ? " (drift repaired)" : "");
       Record(step.service, "registered", want.url,

@@ -71,6 +71,8 @@ struct DaemonOptions {
   std::string log_level = "info";
   std::string max_connections = "100";
   bool tls = true;
+  int listener_port = 0;
+  std::string extra_yaml;  // appended: thingspace and registration sections
 };
 
 class DaemonTest : public ::testing::Test {
@@ -91,7 +93,7 @@ class DaemonTest : public ::testing::Test {
       << "log: { level: " << o.log_level << " }\n"
       << "database: { host: " << db_.Host() << ", port: " << db_.Port() << ", name: " << db_.Name()
       << ", user: " << db_.User() << " }\n"
-      << "listener:\n  address: 127.0.0.1\n  port: 0\n"
+      << "listener:\n  address: 127.0.0.1\n  port: " << o.listener_port << "\n"
       << "  tls: { enabled: " << (o.tls ? "true" : "false") << ", certificate: " << certs_->Path()
       << "/cert.pem, private_key: " << certs_->Path() << "/key.pem }\n"
       << "  limits: { request_timeout: " << o.request_timeout
@@ -107,13 +109,16 @@ class DaemonTest : public ::testing::Test {
     }
     y << "inbox: { linger: " << o.linger << " }\n"
       << "admin: { address: 127.0.0.1, port: 0 }\n"
-      << "shutdown: { grace_period: " << o.grace_period << " }\n";
+      << "shutdown: { grace_period: " << o.grace_period << " }\n"
+      << o.extra_yaml;
     return y.str();
   }
 
   void StartDaemon(const DaemonOptions& options = {}) {
     tls_ = options.tls;
     std::string config = WriteConfig(options);
+    // A restart must not read the previous run's "bound on" lines.
+    std::filesystem::remove(dir_.Path() + "/daemon.log");
     daemon_ = std::make_unique<DaemonProcess>(std::vector<std::string>{"run", "--config", config},
                                               dir_.Path() + "/daemon.log");
     ASSERT_TRUE(daemon_->WaitUntilListening()) << daemon_->Log();

@@ -146,6 +146,7 @@ asio::awaitable<Response> Simulator::OnRequest(Request& req, daemon::RequestCont
 
   LogEntry entry;
   entry.seq = next_seq_++;
+  entry.at_ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
   entry.method = std::string(req.method_string());
   entry.target = target;
   entry.authorization = Header(req, "Authorization");
@@ -460,6 +461,7 @@ Response Simulator::Control(Request& req, const std::string& path, const std::st
     for (const auto& e : log_) {
       if (e.seq <= since) continue;
       out.push_back(json::object{{"seq", e.seq},
+                                 {"at_ms", e.at_ms},
                                  {"method", e.method},
                                  {"target", e.target},
                                  {"authorization", e.authorization},

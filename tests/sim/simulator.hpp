@@ -85,6 +85,7 @@ class Simulator final : public daemon::HttpHandler {
   };
   struct LogEntry {
     std::uint64_t seq = 0;
+    double at_ms = 0;  // since the simulator started
     std::string method, target, authorization, session, content_type, body;
     int status = 0;
   };
@@ -124,6 +125,7 @@ class Simulator final : public daemon::HttpHandler {
   std::uint64_t next_delivery_ = 1;
   std::deque<LogEntry> log_;
   std::uint64_t next_seq_ = 1;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace tscb::sim

@@ -43,7 +43,8 @@ void MakeTestCertificates(const std::string& dir) {
 namespace {
 
 pid_t Spawn(const std::vector<std::string>& args, const std::string& output_file,
-            const std::map<std::string, std::string>& env) {
+            const std::map<std::string, std::string>& env,
+            const std::string& program = TSCB_BINARY) {
   pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
@@ -54,7 +55,7 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& output_file
     dup2(null_in, 0);
     for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
     std::vector<char*> argv;
-    std::string binary = TSCB_BINARY;
+    std::string binary = program;
     argv.push_back(binary.data());
     std::vector<std::string> copy = args;
     for (auto& a : copy) argv.push_back(a.data());
@@ -85,9 +86,10 @@ RunResult RunBinary(const std::vector<std::string>& args,
 }
 
 DaemonProcess::DaemonProcess(const std::vector<std::string>& args, const std::string& log_file,
-                             const std::map<std::string, std::string>& env)
+                             const std::map<std::string, std::string>& env,
+                             const std::string& binary)
     : log_file_(log_file) {
-  pid_ = Spawn(args, log_file, env);
+  pid_ = Spawn(args, log_file, env, binary);
 }
 
 DaemonProcess::~DaemonProcess() {
@@ -118,6 +120,24 @@ bool DaemonProcess::WaitUntilListening(std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;
+}
+
+std::optional<int> DaemonProcess::WaitForPort(const std::string& pattern,
+                                              std::chrono::milliseconds timeout) {
+  const std::regex re(pattern);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::string log = Log();
+    std::smatch m;
+    if (std::regex_search(log, m, re)) return std::stoi(m[1]);
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      reaped_ = true;
+      return std::nullopt;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return std::nullopt;
 }
 
 void DaemonProcess::Signal(int signal) const {

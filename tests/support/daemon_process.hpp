@@ -40,11 +40,15 @@ RunResult RunBinary(const std::vector<std::string>& args,
 class DaemonProcess {
  public:
   DaemonProcess(const std::vector<std::string>& args, const std::string& log_file,
-                const std::map<std::string, std::string>& env = {});
+                const std::map<std::string, std::string>& env = {},
+                const std::string& binary = TSCB_BINARY);
   ~DaemonProcess();
 
   // Waits for both "bound on" log lines; false on timeout or early exit.
   bool WaitUntilListening(std::chrono::milliseconds timeout = std::chrono::seconds(15));
+  // Waits for a log line matching `pattern` (one capture group: a port).
+  std::optional<int> WaitForPort(const std::string& pattern,
+                                 std::chrono::milliseconds timeout = std::chrono::seconds(15));
   int CallbackPort() const { return callback_port_; }
   int AdminPort() const { return admin_port_; }
   pid_t Pid() const { return pid_; }
