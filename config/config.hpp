@@ -83,10 +83,10 @@ struct AdminConfig {
 // Limits for the ThingSpace calls whose path (under the M2M base URL, without
 // the query) starts with `path`; the longest matching entry wins.
 struct EndpointLimit {
-  std::string path;       // e.g. "/devices/actions/activate"; "" = every call
-  double rate = 5.0;      // calls per second on average
-  double burst = 10.0;    // calls allowed at once after a quiet spell
-  int concurrency = 4;    // calls in flight at most
+  std::string path;     // e.g. "/devices/actions/activate"; "" = every call
+  double rate = 5.0;    // calls per second on average
+  double burst = 10.0;  // calls allowed at once after a quiet spell
+  int concurrency = 4;  // calls in flight at most
 };
 
 // The ThingSpace API client (spec sections 1, 2, 7). Present only when the
@@ -120,8 +120,8 @@ struct RegistrationConfig {
   bool enabled = true;     // needs the thingspace section
   std::string public_url;  // e.g. https://cb.example.com:443/callbacks
   Duration interval{std::chrono::minutes(15)};
-  bool replace_foreign = false;          // take over services registered elsewhere
-  bool deregister_on_shutdown = false;   // would drop callbacks during a restart
+  bool replace_foreign = false;         // take over services registered elsewhere
+  bool deregister_on_shutdown = false;  // would drop callbacks during a restart
 };
 
 struct Config {

@@ -123,9 +123,7 @@ void ReadServices(MapReader& top, std::vector<ServiceConfig>& services) {
   }
 }
 
-bool IsHttpsUrl(const std::string& url) {
-  return url.rfind("https://", 0) == 0 && url.size() > 8;
-}
+bool IsHttpsUrl(const std::string& url) { return url.rfind("https://", 0) == 0 && url.size() > 8; }
 
 void ReadLimit(MapReader& r, EndpointLimit& limit) {
   r.Read("rate", limit.rate, 0.001, 10'000);
@@ -140,8 +138,7 @@ void ReadThingSpace(MapReader& top, ThingSpaceConfig& ts) {
   ReadContext& ctx = r.Context();
   for (auto [key, url] : {std::pair{"oauth_url", &ts.oauth_url}, {"m2m_url", &ts.m2m_url}}) {
     r.Read(key, *url);
-    if (!IsHttpsUrl(*url))
-      ctx.errors.Add(r.Child(key), r.PathOf(key), "expected an https:// URL");
+    if (!IsHttpsUrl(*url)) ctx.errors.Add(r.Child(key), r.PathOf(key), "expected an https:// URL");
   }
   while (!ts.m2m_url.empty() && ts.m2m_url.back() == '/') ts.m2m_url.pop_back();
   r.Read("ca_file", ts.ca_file);
@@ -179,7 +176,8 @@ void ReadThingSpace(MapReader& top, ThingSpaceConfig& ts) {
   YAML::Node limits = r.Child("limits");
   if (limits.IsDefined() && !limits.IsNull()) {
     if (!limits.IsSequence()) {
-      ctx.errors.Add(limits, r.PathOf("limits"), "expected a list of {path, rate, burst, concurrency}");
+      ctx.errors.Add(limits, r.PathOf("limits"),
+                     "expected a list of {path, rate, burst, concurrency}");
     } else {
       for (std::size_t i = 0; i < limits.size(); ++i) {
         std::string path = r.PathOf("limits") + "[" + std::to_string(i) + "]";

@@ -50,8 +50,8 @@ asio::awaitable<Response> AdminEndpoint::OnRequest(Request& request, RequestCont
   bool ready = r.ready;
   for (const auto& part : parts_) ready = part(body) && ready;
   body["ready"] = ready;
-  co_return MakeJsonResponse(ready ? http::status::ok : http::status::service_unavailable,
-                             version, boost::json::serialize(body));
+  co_return MakeJsonResponse(ready ? http::status::ok : http::status::service_unavailable, version,
+                             boost::json::serialize(body));
 }
 
 }  // namespace tscb::daemon

@@ -64,8 +64,9 @@ int Migrate(const config::Config& config) {
 
 // Runs one coroutine on a private io_context with a ThingSpace client, then
 // logs out. Returns the coroutine's exit code.
-int WithThingSpace(const config::Config& config,
-                   std::function<asio::awaitable<int>(ThingSpaceClient&, RegistrationManager&)> body) {
+int WithThingSpace(
+    const config::Config& config,
+    std::function<asio::awaitable<int>(ThingSpaceClient&, RegistrationManager&)> body) {
   if (!config.thingspace.enabled) {
     std::cerr << config.source_file << ": thingspace: the section is required for this command\n";
     return 2;
@@ -98,33 +99,33 @@ int Register(const config::Config& config, bool dry_run) {
               << "registration.enabled must not be false) to register\n";
     return 2;
   }
-  return WithThingSpace(config, [dry_run](ThingSpaceClient&, RegistrationManager& manager)
-                                    -> asio::awaitable<int> {
-    CheckResult r = co_await manager.Check(!dry_run);
-    if (!r.plan.empty()) std::cout << FormatPlan(r.plan, manager);
-    if (!r.ok) {
-      std::cerr << "register: " << r.error << '\n';
-      co_return 1;
-    }
-    if (dry_run)
-      std::cout << "dry run: nothing was changed\n";
-    else
-      std::cout << r.changes << " registration(s) sent\n";
-    co_return 0;
-  });
+  return WithThingSpace(
+      config, [dry_run](ThingSpaceClient&, RegistrationManager& manager) -> asio::awaitable<int> {
+        CheckResult r = co_await manager.Check(!dry_run);
+        if (!r.plan.empty()) std::cout << FormatPlan(r.plan, manager);
+        if (!r.ok) {
+          std::cerr << "register: " << r.error << '\n';
+          co_return 1;
+        }
+        if (dry_run)
+          std::cout << "dry run: nothing was changed\n";
+        else
+          std::cout << r.changes << " registration(s) sent\n";
+        co_return 0;
+      });
 }
 
 int Deregister(const config::Config& config, const std::string& service) {
-  return WithThingSpace(config, [&service](ThingSpaceClient&, RegistrationManager& manager)
-                                    -> asio::awaitable<int> {
-    ApiResult r = co_await manager.Deregister(service);
-    if (!r.Ok()) {
-      std::cerr << "deregister " << service << ": " << r.Describe() << '\n';
-      co_return 1;
-    }
-    std::cout << service << ": deregistered\n";
-    co_return 0;
-  });
+  return WithThingSpace(
+      config, [&service](ThingSpaceClient&, RegistrationManager& manager) -> asio::awaitable<int> {
+        ApiResult r = co_await manager.Deregister(service);
+        if (!r.Ok()) {
+          std::cerr << "deregister " << service << ": " << r.Describe() << '\n';
+          co_return 1;
+        }
+        std::cout << service << ": deregistered\n";
+        co_return 0;
+      });
 }
 
 }  // namespace
@@ -173,8 +174,7 @@ int Main(int argc, char** argv) {
   std::size_t wanted_operands = command == "deregister" ? 1 : 0;
   if (operands.size() != wanted_operands) {
     std::cerr << "ts-callbackd: " << command
-              << (wanted_operands ? " needs one service name\n" : " takes no operands\n")
-              << kUsage;
+              << (wanted_operands ? " needs one service name\n" : " takes no operands\n") << kUsage;
     return 2;
   }
   if (dry_run && command != "register") {
@@ -191,7 +191,8 @@ int Main(int argc, char** argv) {
   if (command == "migrate") return Migrate(*config);
   if (command == "register" || command == "deregister") {
     SetUpLogging(config->log.level);
-    int code = command == "register" ? Register(*config, dry_run) : Deregister(*config, operands[0]);
+    int code =
+        command == "register" ? Register(*config, dry_run) : Deregister(*config, operands[0]);
     ShutDownLogging();
     return code;
   }

@@ -89,7 +89,8 @@ asio::awaitable<std::unique_ptr<HttpsClient::Connection>> HttpsClient::Open(cons
       error = "TLS SNI for " + target.host + " failed";
       co_return nullptr;
     }
-    if (options_.verify_peer) conn->tls->set_verify_callback(ssl::host_name_verification(target.host));
+    if (options_.verify_peer)
+      conn->tls->set_verify_callback(ssl::host_name_verification(target.host));
     auto [hec] = co_await conn->tls->async_handshake(ssl::stream_base::client, kUse);
     if (hec) {
       error = "TLS handshake with " + target.host + ":" + target.port + ": " +
@@ -122,7 +123,8 @@ asio::awaitable<ClientResponse> HttpsClient::Exchange(Connection& conn, const Ta
   beast::error_code ec;
   if (conn.tls) {
     std::tie(ec, std::ignore) = co_await http::async_write(*conn.tls, req, kUse);
-    if (!ec) std::tie(ec, std::ignore) = co_await http::async_read(*conn.tls, conn.buffer, parser, kUse);
+    if (!ec)
+      std::tie(ec, std::ignore) = co_await http::async_read(*conn.tls, conn.buffer, parser, kUse);
   } else {
     std::tie(ec, std::ignore) = co_await http::async_write(*conn.plain, req, kUse);
     if (!ec)
@@ -138,7 +140,8 @@ asio::awaitable<ClientResponse> HttpsClient::Exchange(Connection& conn, const Ta
   }
   auto& res = parser.get();
   out.status = static_cast<int>(res.result_int());
-  for (const auto& field : res) out.headers[Lower(field.name_string())] = std::string(field.value());
+  for (const auto& field : res)
+    out.headers[Lower(field.name_string())] = std::string(field.value());
   out.body = std::move(res.body());
   if (!res.keep_alive()) answered = false;  // tells Send not to pool it
   co_return out;

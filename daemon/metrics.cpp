@@ -116,8 +116,9 @@ Metrics::Metrics(const std::vector<std::string>& services)
                       .Add({});
   api_calls_ = &prometheus::BuildCounter()
                     .Name("tscb_thingspace_calls_total")
-                    .Help("ThingSpace API calls by final outcome (success, retryable, final, "
-                          "circuit_open, not_logged_in)")
+                    .Help(
+                        "ThingSpace API calls by final outcome (success, retryable, final, "
+                        "circuit_open, not_logged_in)")
                     .Register(*registry_);
   logins_ = &prometheus::BuildCounter()
                  .Name("tscb_thingspace_logins_total")
@@ -125,8 +126,9 @@ Metrics::Metrics(const std::vector<std::string>& services)
                  .Register(*registry_);
   registrations_ = &prometheus::BuildCounter()
                         .Name("tscb_registration_actions_total")
-                        .Help("Callback registrations by service and action (kept, registered, "
-                              "drift_repaired, foreign, failed)")
+                        .Help(
+                            "Callback registrations by service and action (kept, registered, "
+                            "drift_repaired, foreign, failed)")
                         .Register(*registry_);
   login_locked_ = &prometheus::BuildGauge()
                        .Name("tscb_thingspace_login_stopped")

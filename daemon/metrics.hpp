@@ -62,7 +62,9 @@ class Metrics {
   }
 
   // ThingSpace client and registration (low rate; labels made on first use).
-  void CountApiCall(const std::string& outcome) { api_calls_->Add({{"outcome", outcome}}).Increment(); }
+  void CountApiCall(const std::string& outcome) {
+    api_calls_->Add({{"outcome", outcome}}).Increment();
+  }
   void CountLogin(const std::string& result) { logins_->Add({{"result", result}}).Increment(); }
   prometheus::Gauge& LoginLocked() { return *login_locked_; }
   prometheus::Gauge& CircuitOpen() { return *circuit_open_; }

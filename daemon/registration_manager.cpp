@@ -114,8 +114,9 @@ asio::awaitable<CheckResult> RegistrationManager::Check(bool apply) {
     result.error = e.what();
     co_return result;
   }
-  result.plan = handlers::PlanRegistrations(wanted_, listed, OriginOf(config_.registration.public_url),
-                                            config_.registration.replace_foreign);
+  result.plan =
+      handlers::PlanRegistrations(wanted_, listed, OriginOf(config_.registration.public_url),
+                                  config_.registration.replace_foreign);
   result.ok = true;
   if (!apply) co_return result;
 
@@ -183,9 +184,8 @@ asio::awaitable<CheckResult> RegistrationManager::Check(bool apply) {
 
 asio::awaitable<void> RegistrationManager::Run() {
   std::mt19937_64 rng(std::random_device{}());
-  handlers::Backoff backoff(
-      {config_.thingspace.retry_initial, config_.thingspace.retry_max, 2.0},
-      [&] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); });
+  handlers::Backoff backoff({config_.thingspace.retry_initial, config_.thingspace.retry_max, 2.0},
+                            [&] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); });
   int failures = 0;
   wait_ = std::make_unique<asio::steady_timer>(ioc_);
   while (!stopping_) {

@@ -28,16 +28,16 @@ struct ServiceRegistration {
 };
 
 struct CheckResult {
-  bool ok = false;     // listed, and every step that was tried succeeded
-  std::string error;   // why not
+  bool ok = false;    // listed, and every step that was tried succeeded
+  std::string error;  // why not
   std::vector<handlers::PlannedRegistration> plan;
   int changes = 0;  // registrations sent
 };
 
 class RegistrationManager {
  public:
-  RegistrationManager(asio::io_context& ioc, ThingSpaceClient& client,
-                      const config::Config& config, Metrics* metrics);
+  RegistrationManager(asio::io_context& ioc, ThingSpaceClient& client, const config::Config& config,
+                      Metrics* metrics);
 
   // One check; `apply` false only plans (register --dry-run).
   asio::awaitable<CheckResult> Check(bool apply);

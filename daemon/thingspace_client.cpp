@@ -111,8 +111,8 @@ ThingSpaceClient::ThingSpaceClient(asio::io_context& ioc, const config::ThingSpa
       rng_(std::random_device{}()),
       backoff_(handlers::BackoffPolicy{config.retry_initial, config.retry_max, 2.0},
                [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }),
-      breaker_(handlers::CircuitBreaker::Policy{config.breaker_failures, config.breaker_open_for,
-                                                1}) {}
+      breaker_(
+          handlers::CircuitBreaker::Policy{config.breaker_failures, config.breaker_open_for, 1}) {}
 
 ThingSpaceClient::~ThingSpaceClient() = default;
 
@@ -166,11 +166,10 @@ asio::awaitable<ApiOutcome> ThingSpaceClient::FetchToken() {
   ClientRequest req;
   req.method = http::verb::post;
   req.url = config_.oauth_url;
-  req.headers = {
-      {"Authorization", "Basic " + Base64(config_.app_key.Reveal() + ":" +
-                                          config_.app_secret.Reveal())},
-      {"Content-Type", "application/x-www-form-urlencoded"},
-      {"Accept", "application/json"}};
+  req.headers = {{"Authorization",
+                  "Basic " + Base64(config_.app_key.Reveal() + ":" + config_.app_secret.Reveal())},
+                 {"Content-Type", "application/x-www-form-urlencoded"},
+                 {"Accept", "application/json"}};
   req.body = "grant_type=client_credentials";
   auto res = co_await http_.Send(std::move(req));
   ApiOutcome outcome = Classify(res);
@@ -189,8 +188,8 @@ asio::awaitable<ApiOutcome> ThingSpaceClient::FetchToken() {
   }
   // One hour from first issue; asking again inside the hour returns the same
   // token (spec 2.1), so renew a margin before the end.
-  auto lifetime = std::chrono::seconds(std::clamp<std::int64_t>(
-      JsonInt(res.body, "expires_in", 3600), 1, 3600));
+  auto lifetime = std::chrono::seconds(
+      std::clamp<std::int64_t>(JsonInt(res.body, "expires_in", 3600), 1, 3600));
   auto margin = std::chrono::duration_cast<std::chrono::seconds>(config_.token_refresh_margin);
   if (margin >= lifetime) margin = lifetime / 2;
   access_token_ = token;
@@ -224,8 +223,8 @@ asio::awaitable<ApiOutcome> ThingSpaceClient::Login() {
     req.headers = {{"Authorization", "Bearer " + access_token_},
                    {"Content-Type", "application/json"},
                    {"Accept", "application/json"}};
-    req.body = boost::json::serialize(boost::json::object{
-        {"username", config_.username}, {"password", config_.password.Reveal()}});
+    req.body = boost::json::serialize(boost::json::object{{"username", config_.username},
+                                                          {"password", config_.password.Reveal()}});
     auto res = co_await http_.Send(std::move(req));
     ApiOutcome outcome = Classify(res);
     if (outcome.verdict == ApiVerdict::kRenewToken && renewals == 0) continue;
@@ -277,8 +276,7 @@ asio::awaitable<ApiOutcome> ThingSpaceClient::Login() {
 }
 
 asio::awaitable<ApiOutcome> ThingSpaceClient::EnsureSession(bool force, const std::string& stale) {
-  if (!session_token_.empty() && (!force || session_token_ != stale))
-    co_return Success();
+  if (!session_token_.empty() && (!force || session_token_ != stale)) co_return Success();
   if (auto flight = session_flight_) {
     co_await flight->done.async_wait(kUse);
     co_return flight->result;
@@ -378,8 +376,7 @@ asio::awaitable<ApiResult> ThingSpaceClient::Call(http::verb method, std::string
         continue;
       case ApiVerdict::kRetryable: {
         breaker_.OnFailure(Clock::now());
-        if (breaker_.GetState(Clock::now()) == handlers::CircuitBreaker::State::kOpen &&
-            metrics_)
+        if (breaker_.GetState(Clock::now()) == handlers::CircuitBreaker::State::kOpen && metrics_)
           metrics_->CircuitOpen().Set(1);
         if (++attempt >= config_.max_attempts) co_return finish("retryable");
         auto delay = backoff_.Delay(attempt, result.outcome.retry_after);

@@ -12,11 +12,11 @@
 // Runs on one single-threaded io_context; Call() and Logout() only from its
 // thread. Status() may be read from any thread.
 #include <atomic>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <boost/asio/steady_timer.hpp>
 #include <random>
 #include <set>
 #include <string>
@@ -48,8 +48,7 @@ struct AuthStatus {
 
 class ThingSpaceClient {
  public:
-  ThingSpaceClient(asio::io_context& ioc, const config::ThingSpaceConfig& config,
-                   Metrics* metrics);
+  ThingSpaceClient(asio::io_context& ioc, const config::ThingSpaceConfig& config, Metrics* metrics);
   ~ThingSpaceClient();
 
   // `path` is under thingspace.m2m_url, e.g. "/callbacks/0000123456-00001".

@@ -58,13 +58,24 @@ struct SimCall {
 class ThingSpaceTest : public DaemonTest {
  protected:
   void StartSim(const std::string& faults = "{}", int retry_interval_ms = 300) {
-    std::vector<std::string> args = {"--cert", certs_->Path() + "/cert.pem",
-                                     "--key", certs_->Path() + "/key.pem",
-                                     "--ca", certs_->Path() + "/ca.pem",
-                                     "--app-key", "app-key", "--app-secret", "app-secret",
-                                     "--uws-user", "uws-user", "--uws-password", "uws-pw",
-                                     "--retry-interval", std::to_string(retry_interval_ms),
-                                     "--faults", faults};
+    std::vector<std::string> args = {"--cert",
+                                     certs_->Path() + "/cert.pem",
+                                     "--key",
+                                     certs_->Path() + "/key.pem",
+                                     "--ca",
+                                     certs_->Path() + "/ca.pem",
+                                     "--app-key",
+                                     "app-key",
+                                     "--app-secret",
+                                     "app-secret",
+                                     "--uws-user",
+                                     "uws-user",
+                                     "--uws-password",
+                                     "uws-pw",
+                                     "--retry-interval",
+                                     std::to_string(retry_interval_ms),
+                                     "--faults",
+                                     faults};
     sim_ = std::make_unique<DaemonProcess>(args, dir_.Path() + "/sim.log",
                                            std::map<std::string, std::string>{}, TSCB_SIM_BINARY);
     auto port = sim_->WaitForPort("simulator bound on [^ \n]*:([0-9]+)");
@@ -91,18 +102,28 @@ class ThingSpaceTest : public DaemonTest {
     std::string base = "https://localhost:" + std::to_string(sim_port_);
     DaemonOptions o;
     o.listener_port = public_port_;
-    o.extra_yaml = "thingspace:\n"
-                   "  oauth_url: " + base + "/api/ts/v1/oauth2/token\n"
-                   "  m2m_url: " + base + "/api/m2m/v1\n"
-                   "  ca_file: " + certs_->Path() + "/ca.pem\n"
-                   "  app_key: { file: secrets/app-key }\n"
-                   "  app_secret: { file: secrets/app-secret }\n"
-                   "  username: uws-user\n"
-                   "  password: { file: secrets/uws }\n"
-                   "  retry: { max_attempts: 5, initial: 100ms, max: 2s }\n"
-                   "registration:\n"
-                   "  public_url: https://localhost:" + std::to_string(public_port_) + "/callbacks\n"
-                   "  interval: " + interval + "\n";
+    o.extra_yaml =
+        "thingspace:\n"
+        "  oauth_url: " +
+        base +
+        "/api/ts/v1/oauth2/token\n"
+        "  m2m_url: " +
+        base +
+        "/api/m2m/v1\n"
+        "  ca_file: " +
+        certs_->Path() +
+        "/ca.pem\n"
+        "  app_key: { file: secrets/app-key }\n"
+        "  app_secret: { file: secrets/app-secret }\n"
+        "  username: uws-user\n"
+        "  password: { file: secrets/uws }\n"
+        "  retry: { max_attempts: 5, initial: 100ms, max: 2s }\n"
+        "registration:\n"
+        "  public_url: https://localhost:" +
+        std::to_string(public_port_) +
+        "/callbacks\n"
+        "  interval: " +
+        interval + "\n";
     return o;
   }
 
@@ -125,11 +146,10 @@ class ThingSpaceTest : public DaemonTest {
     json::value log = SimGet("/_sim/log");
     for (const auto& r : log.at("requests").as_array()) {
       const auto& o = r.as_object();
-      out.push_back({o.at("at_ms").to_number<double>(), std::string(o.at("method").as_string()),
-                     std::string(o.at("target").as_string()),
-                     std::string(o.at("session").as_string()),
-                     std::string(o.at("body").as_string()),
-                     static_cast<int>(o.at("status").as_int64())});
+      out.push_back(
+          {o.at("at_ms").to_number<double>(), std::string(o.at("method").as_string()),
+           std::string(o.at("target").as_string()), std::string(o.at("session").as_string()),
+           std::string(o.at("body").as_string()), static_cast<int>(o.at("status").as_int64())});
     }
     return out;
   }
@@ -209,7 +229,8 @@ TEST_F(ThingSpaceTest, DriftIsRepairedOnTheNextCheckAndForeignRegistrationsAreLe
 
   // ThingSpace "loses" one registration, another drifts to an old path of
   // ours, a third is taken by somebody else.
-  SimPost("/_sim/registry/drop", json::object{{"account", kAccount}, {"service", "CarrierService"}});
+  SimPost("/_sim/registry/drop",
+          json::object{{"account", kAccount}, {"service", "CarrierService"}});
   SimPost("/_sim/registry/set",
           json::object{{"account", kAccount},
                        {"service", "NiddService"},
@@ -236,8 +257,10 @@ TEST_F(ThingSpaceTest, DriftIsRepairedOnTheNextCheckAndForeignRegistrationsAreLe
            S(r.at("registration").at("PromoChanges").at("state")) == "foreign";
   }));
   auto m = Metrics();
-  EXPECT_NE(m.find(R"(tscb_registration_actions_total{action="drift_repaired",service="CarrierService"} 1)"),
-            std::string::npos)
+  EXPECT_NE(
+      m.find(
+          R"(tscb_registration_actions_total{action="drift_repaired",service="CarrierService"} 1)"),
+      std::string::npos)
       << m;
   EXPECT_NE(m.find(R"(action="drift_repaired",service="NiddService"} 1)"), std::string::npos);
   EXPECT_NE(m.find(R"(action="foreign",service="PromoChanges"})"), std::string::npos);
@@ -284,8 +307,7 @@ TEST_F(ThingSpaceTest, ThreeLoginFailuresInARowStopTheDaemonAtTwo) {
   ASSERT_TRUE(WaitFor([&] {
     auto r = Ready();
     return r.contains("thingspace") && r.at("thingspace").at("logins_stopped").as_bool();
-  }))
-      << daemon_->Log();
+  })) << daemon_->Log();
   auto reply = Admin().Get("/readyz");
   EXPECT_EQ(reply.status, 503) << reply.body;
   // Several more registration checks come and go; no third login.
@@ -297,8 +319,9 @@ TEST_F(ThingSpaceTest, ThreeLoginFailuresInARowStopTheDaemonAtTwo) {
   EXPECT_NE(daemon_->Log().find("no more logins until restart"), std::string::npos);
   // The daemon still takes callbacks while a person fixes the credentials.
   auto fixture = LoadFixtures().front();
-  EXPECT_EQ(Client().Post("/callbacks/" + fixture.service, AsSent(fixture.service, fixture.body)).status,
-            200);
+  EXPECT_EQ(
+      Client().Post("/callbacks/" + fixture.service, AsSent(fixture.service, fixture.body)).status,
+      200);
 }
 
 TEST_F(ThingSpaceTest, ServerErrorsAndRateLimitsAreRetriedWithBackoffAndRetryAfter) {
@@ -311,10 +334,13 @@ TEST_F(ThingSpaceTest, ServerErrorsAndRateLimitsAreRetriedWithBackoffAndRetryAft
   const SimCall* limited = nullptr;
   const SimCall* after_limit = nullptr;
   for (const auto& c : calls) {
-    if (c.method == "GET" && c.target.find("/callbacks/") != std::string::npos) lists.push_back(c.status);
+    if (c.method == "GET" && c.target.find("/callbacks/") != std::string::npos)
+      lists.push_back(c.status);
     if (c.method == "POST" && c.target.find("/callbacks/") != std::string::npos) {
-      if (c.status == 429) limited = &c;
-      else if (limited && !after_limit) after_limit = &c;
+      if (c.status == 429)
+        limited = &c;
+      else if (limited && !after_limit)
+        after_limit = &c;
     }
   }
   EXPECT_EQ(lists, (std::vector<int>{503, 503, 200}));
@@ -331,25 +357,33 @@ TEST_F(ThingSpaceTest, EveryCallbackTypeReachesTheInboxOnceEvenWhenResent) {
   ASSERT_TRUE(WaitFor([&] { return AllRegistered(); })) << daemon_->Log();
 
   json::array two_devices{
-      json::object{{"deviceIds", json::array{json::object{{"id", "990013907835573"}, {"kind", "imei"}}}}},
-      json::object{{"deviceIds", json::array{json::object{{"id", "89148000000800139999"}, {"kind", "iccid"}}}}}};
+      json::object{
+          {"deviceIds", json::array{json::object{{"id", "990013907835573"}, {"kind", "imei"}}}}},
+      json::object{{"deviceIds",
+                    json::array{json::object{{"id", "89148000000800139999"}, {"kind", "iccid"}}}}}};
   std::vector<std::pair<std::string, json::object>> actions = {
       {"/devices/actions/activate",
        {{"accountName", kAccount}, {"servicePlan", "M2M NBIOT"}, {"devices", two_devices}}},
       {"/devices/actions/suspend", {{"accountName", kAccount}, {"devices", two_devices}}},
-      {"/sms", {{"accountName", kAccount},
-                {"deviceIds", json::array{json::object{{"id", "5555550100"}, {"kind", "mdn"}}}},
-                {"smsMessage", "ping"}}},
+      {"/sms",
+       {{"accountName", kAccount},
+        {"deviceIds", json::array{json::object{{"id", "5555550100"}, {"kind", "mdn"}}}},
+        {"smsMessage", "ping"}}},
       {"/devices/nidd/message", {{"accountName", kAccount}, {"devices", two_devices}}},
-      {"/diagnostics/basic/devicereachability", {{"accountName", kAccount}, {"devices", two_devices}}},
+      {"/diagnostics/basic/devicereachability",
+       {{"accountName", kAccount}, {"devices", two_devices}}},
   };
   int expected = 0;
   for (const auto& [path, request] : actions)
     expected += static_cast<int>(
-        SimPost("/_sim/trigger", json::object{{"path", path}, {"request", request}}).at("callbacks").as_int64());
-  for (const char* service : {"ExternalProvisioningChanges", "PromoChanges", "ResumeTrackingNotification",
-                              "AlertService", "EnhancedConnectivityService", "NiddService"}) {
-    SimPost("/_sim/unsolicited", json::object{{"account", kAccount}, {"service", service}, {"count", 2}});
+        SimPost("/_sim/trigger", json::object{{"path", path}, {"request", request}})
+            .at("callbacks")
+            .as_int64());
+  for (const char* service :
+       {"ExternalProvisioningChanges", "PromoChanges", "ResumeTrackingNotification", "AlertService",
+        "EnhancedConnectivityService", "NiddService"}) {
+    SimPost("/_sim/unsolicited",
+            json::object{{"account", kAccount}, {"service", service}, {"count", 2}});
     expected += 2;
   }
   ASSERT_TRUE(WaitFor([&] {
@@ -358,12 +392,14 @@ TEST_F(ThingSpaceTest, EveryCallbackTypeReachesTheInboxOnceEvenWhenResent) {
   })) << json::serialize(SimGet("/_sim/deliveries").at("counts"));
 
   EXPECT_EQ(InboxRows(), expected);
-  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox WHERE deliveries = 2 AND attempt = 2"), expected);
-  for (const char* service : {"CarrierService", "NiddService", "EnhancedConnectivityService",
-                              "SMSDeliveryConfirmation", "DiagnosticsService",
-                              "ExternalProvisioningChanges", "PromoChanges",
-                              "ResumeTrackingNotification", "AlertService"})
-    EXPECT_GT(db_.Scalar("SELECT count(*) FROM tscb.inbox WHERE service = '" + std::string(service) + "'"),
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox WHERE deliveries = 2 AND attempt = 2"),
+            expected);
+  for (const char* service :
+       {"CarrierService", "NiddService", "EnhancedConnectivityService", "SMSDeliveryConfirmation",
+        "DiagnosticsService", "ExternalProvisioningChanges", "PromoChanges",
+        "ResumeTrackingNotification", "AlertService"})
+    EXPECT_GT(db_.Scalar("SELECT count(*) FROM tscb.inbox WHERE service = '" +
+                         std::string(service) + "'"),
               0)
         << service;
   // The failing device's callback says so; passwords never reach the table.
@@ -413,7 +449,8 @@ TEST_F(ThingSpaceTest, RegisterCommandPlansAppliesAndDeregisters) {
                              std::to_string(public_port_) + "/old -> " + OurUrl("CarrierService")),
             std::string::npos)
       << plan.output;
-  EXPECT_NE(plan.output.find("NiddService: register -> " + OurUrl("NiddService")), std::string::npos);
+  EXPECT_NE(plan.output.find("NiddService: register -> " + OurUrl("NiddService")),
+            std::string::npos);
   EXPECT_NE(plan.output.find("dry run: nothing was changed"), std::string::npos);
   EXPECT_EQ(Count("POST", "/callbacks/"), 0);
   EXPECT_EQ(Count("DELETE", "/callbacks/"), 0);

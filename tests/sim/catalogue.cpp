@@ -17,10 +17,14 @@ const std::vector<Endpoint>& Endpoints() {
       {"POST", "/session/logout", Kind::kSpecial, "", ""},
       {"PUT", "/session/password/actions/reset", Kind::kSync, "", "passwordReset"},
       // eUICC device endpoints
-      {"POST", "/devices/profile/actions/activate_enable", Kind::kAsync, "DeviceProfileService", "activateEnable"},
-      {"POST", "/devices/profile/actions/activate", Kind::kAsync, "DeviceProfileService", "activate"},
-      {"POST", "/devices/profile/actions/deactivate", Kind::kAsync, "DeviceProfileService", "deactivate"},
-      {"POST", "/devices/profile/actions/setfallbackattribute", Kind::kAsync, "DeviceProfileService", "setFallbackAttribute"},
+      {"POST", "/devices/profile/actions/activate_enable", Kind::kAsync, "DeviceProfileService",
+       "activateEnable"},
+      {"POST", "/devices/profile/actions/activate", Kind::kAsync, "DeviceProfileService",
+       "activate"},
+      {"POST", "/devices/profile/actions/deactivate", Kind::kAsync, "DeviceProfileService",
+       "deactivate"},
+      {"POST", "/devices/profile/actions/setfallbackattribute", Kind::kAsync,
+       "DeviceProfileService", "setFallbackAttribute"},
       {"POST", "/v2/devices/actions/list", Kind::kSync, "", "globalDeviceList"},
       {"POST", "/v2/devices/history/actions/list", Kind::kSync, "", "provisioningHistory"},
       {"GET", "/v2/accounts/{account}/requests/{requestId}/status", Kind::kSpecial, "", ""},
@@ -33,7 +37,8 @@ const std::vector<Endpoint>& Endpoints() {
       {"GET", "/devices/requests/status", Kind::kAsync, "DeviceService", "orderStatus"},
       {"POST", "/devices/requests/status", Kind::kAsync, "DeviceService", "orderStatus"},
       {"PUT", "/devices/actions/move", Kind::kAsync, "CarrierService", "move"},
-      {"POST", "/devices/profile/actions/download_enable", Kind::kAsync, "DeviceProfileService", "downloadEnable"},
+      {"POST", "/devices/profile/actions/download_enable", Kind::kAsync, "DeviceProfileService",
+       "downloadEnable"},
       {"POST", "/devices/profile/actions/enable", Kind::kAsync, "DeviceProfileService", "enable"},
       {"POST", "/devices/profile/actions/disable", Kind::kAsync, "DeviceProfileService", "disable"},
       {"POST", "/devices/profile/actions/delete", Kind::kAsync, "DeviceProfileService", "delete"},
@@ -46,8 +51,10 @@ const std::vector<Endpoint>& Endpoints() {
       {"POST", "/devices/actions/list", Kind::kSync, "", "deviceList"},
       {"POST", "/devices/diagnostics/actions/list", Kind::kSync, "", "diagnostics"},
       {"POST", "/devices/extendeddiagnostics/actions/list", Kind::kSync, "", "extendedDiagnostics"},
-      {"POST", "/devices/suspension/status", Kind::kAsync, "DeviceSuspensionStatus", "suspensionStatus"},
-      {"PUT", "/devices/{serviceType}/actions/deviceId", Kind::kAsync, "CarrierService", "changeIdentifier"},
+      {"POST", "/devices/suspension/status", Kind::kAsync, "DeviceSuspensionStatus",
+       "suspensionStatus"},
+      {"PUT", "/devices/{serviceType}/actions/deviceId", Kind::kAsync, "CarrierService",
+       "changeIdentifier"},
       {"PUT", "/devices/actions/customFields", Kind::kAsync, "CarrierService", "customFields"},
       {"PUT", "/devices/costCenter", Kind::kAsync, "CarrierService", "costCenter"},
       {"PUT", "/devices/actions/contactinfo", Kind::kAsync, "CarrierService", "contactInfo"},
@@ -59,14 +66,19 @@ const std::vector<Endpoint>& Endpoints() {
       {"GET", "/accounts/{account}/stateandservices", Kind::kSync, "", "stateAndServices"},
       // Connectivity and service history
       {"POST", "/devices/usage/actions/list", Kind::kSync, "", "usage"},
-      {"POST", "/devices/usage/actions/list/aggregate", Kind::kAsync, "DeviceUsage", "aggregateUsage"},
+      {"POST", "/devices/usage/actions/list/aggregate", Kind::kAsync, "DeviceUsage",
+       "aggregateUsage"},
       {"POST", "/devices/history/actions/list", Kind::kSync, "", "history"},
       {"POST", "/devices/connections/actions/listHistory", Kind::kSync, "", "connectionHistory"},
       // Device reachability monitoring
-      {"POST", "/diagnostics/basic/devicereachability", Kind::kAsync, "DiagnosticsService", "reachability"},
-      {"DELETE", "/diagnostics/basic/devicereachability", Kind::kAsync, "DiagnosticsService", "stopMonitor"},
-      {"POST", "/diagnostics/basic/devicereachability/monitors", Kind::kAsync, "DiagnosticsService", "monitors"},
-      {"POST", "/diagnostics/basic/devicereachability/status", Kind::kAsync, "DiagnosticsService", "reachability"},
+      {"POST", "/diagnostics/basic/devicereachability", Kind::kAsync, "DiagnosticsService",
+       "reachability"},
+      {"DELETE", "/diagnostics/basic/devicereachability", Kind::kAsync, "DiagnosticsService",
+       "stopMonitor"},
+      {"POST", "/diagnostics/basic/devicereachability/monitors", Kind::kAsync, "DiagnosticsService",
+       "monitors"},
+      {"POST", "/diagnostics/basic/devicereachability/status", Kind::kAsync, "DiagnosticsService",
+       "reachability"},
       // Device groups
       {"POST", "/groups", Kind::kSync, "", "success"},
       {"PUT", "/groups/{account}/name/{group}", Kind::kSync, "", "success"},
@@ -186,7 +198,8 @@ json::object Base(const std::string& request_id, const Device& device) {
   return json::object{{"requestId", request_id}, {"deviceIds", device}};
 }
 
-json::object Fault(const std::string& service, const std::string& request_id, const Device& device) {
+json::object Fault(const std::string& service, const std::string& request_id,
+                   const Device& device) {
   auto body = Base(request_id, device);
   body["faultResponse"] = json::object{
       {"faultcode", service + ".REQUEST_FAILED.DeviceNotFound"},
@@ -253,11 +266,12 @@ std::vector<PlannedCallback> CallbacksFor(const Endpoint& endpoint, const std::s
       body["status"] = "Success";
       out.push_back({service, std::move(body)});
       if (nbiot && (action == "activate" || action == "restore" || action == "changeServicePlan")) {
-        json::object nidd{{"requestId", request_id},
-                          {"niddResponse",
-                           json::object{{"niddConfigResponse",
-                                         json::object{{"accountName", account}, {"deviceIds", device}}}}},
-                          {"status", "ConfigCreated"}};
+        json::object nidd{
+            {"requestId", request_id},
+            {"niddResponse",
+             json::object{{"niddConfigResponse",
+                           json::object{{"accountName", account}, {"deviceIds", device}}}}},
+            {"status", "ConfigCreated"}};
         out.push_back({"NiddService", std::move(nidd)});
       }
     } else if (service == "EnhancedConnectivityService") {  // POST /sms
@@ -323,36 +337,37 @@ json::value SyncAnswer(const Endpoint& endpoint, const std::map<std::string, std
   };
   json::array devices;
   for (const auto& d : DevicesOf(request))
-    devices.push_back(json::object{{"deviceIds", d},
-                                   {"accountName", StringOf(request, "accountName")},
-                                   {"connected", true},
-                                   {"carrierInformations",
-                                    json::array{json::object{{"carrierName", "Verizon Wireless"},
-                                                             {"servicePlan", "M2M5GB"},
-                                                             {"state", "active"}}}}});
+    devices.push_back(json::object{
+        {"deviceIds", d},
+        {"accountName", StringOf(request, "accountName")},
+        {"connected", true},
+        {"carrierInformations", json::array{json::object{{"carrierName", "Verizon Wireless"},
+                                                         {"servicePlan", "M2M5GB"},
+                                                         {"state", "active"}}}}});
   if (action == "deviceList" || action == "globalDeviceList" || action == "mismatch")
     return json::object{{"devices", devices}, {"hasMoreData", false}};
   if (action == "diagnostics" || action == "extendedDiagnostics")
     return json::object{{"devices", devices}, {"status", "Active"}};
   if (action == "usage")
-    return json::object{{"usageHistory", json::array{json::object{{"bytesUsed", 2048},
-                                                                  {"smsUsed", 1},
-                                                                  {"timestamp", Now()}}}},
-                        {"hasMoreData", false}};
+    return json::object{
+        {"usageHistory",
+         json::array{json::object{{"bytesUsed", 2048}, {"smsUsed", 1}, {"timestamp", Now()}}}},
+        {"hasMoreData", false}};
   if (action == "history" || action == "provisioningHistory")
-    return json::object{{"deviceProvisioningHistory",
-                         json::array{json::object{{"eventType", "Activate"},
-                                                  {"status", "Success"},
-                                                  {"occurredAt", Now()}}}},
-                        {"hasMoreData", false}};
+    return json::object{
+        {"deviceProvisioningHistory",
+         json::array{json::object{
+             {"eventType", "Activate"}, {"status", "Success"}, {"occurredAt", Now()}}}},
+        {"hasMoreData", false}};
   if (action == "connectionHistory")
     return json::object{{"connectionHistory",
                          json::array{json::object{{"occurredAt", Now()},
                                                   {"connectionEventAttributes", json::array{}}}}},
                         {"hasMoreData", false}};
   if (action == "plans")
-    return json::array{json::object{{"name", "M2M5GB"}, {"code", "M2M5GB"}, {"sizeKb", 5242880}},
-                       json::object{{"name", "M2M NB-IoT"}, {"code", "M2MNBIOT"}, {"sizeKb", 1024}}};
+    return json::array{
+        json::object{{"name", "M2M5GB"}, {"code", "M2M5GB"}, {"sizeKb", 5242880}},
+        json::object{{"name", "M2M NB-IoT"}, {"code", "M2MNBIOT"}, {"sizeKb", 1024}}};
   if (action == "groups")
     return json::array{json::object{{"name", "4G West"}, {"description", "west coast fleet"}}};
   if (action == "group")
@@ -368,7 +383,8 @@ json::value SyncAnswer(const Endpoint& endpoint, const std::map<std::string, std
     return json::object{{"accountName", param("account")},
                         {"stateAndServices", json::array{json::object{{"stateName", "Active"},
                                                                       {"serviceName", "Data"}}}}};
-  if (action == "smsQueue") return json::object{{"messages", json::array{}}, {"hasMoreData", false}};
+  if (action == "smsQueue")
+    return json::object{{"messages", json::array{}}, {"hasMoreData", false}};
   if (action == "smsHistory")
     return json::object{{"smsHistory", json::array{}}, {"hasMoreData", false}};
   if (action == "billedUsage") return json::object{{"usage", json::array{}}, {"txid", NewUuid()}};
@@ -387,15 +403,15 @@ bool MakeUnsolicited(const std::string& type, const std::string& account, int n,
     body["externalProvisioningChange"] = json::object{
         {"source", "MyBusiness"},
         {"change", "Suspend"},
-        {"deviceInfo",
-         json::object{{"accountName", account},
-                      {"deviceIds", device},
-                      {"carrierInformations",
-                       json::array{json::object{{"carrierName", "Verizon Wireless"},
-                                                {"servicePlan", "M2M5GB"},
-                                                {"state", "suspend"}}}}}}};
+        {"deviceInfo", json::object{{"accountName", account},
+                                    {"deviceIds", device},
+                                    {"carrierInformations",
+                                     json::array{json::object{{"carrierName", "Verizon Wireless"},
+                                                              {"servicePlan", "M2M5GB"},
+                                                              {"state", "suspend"}}}}}}};
   } else if (type == "PromoChanges") {
-    body["promoChange"] = json::object{{"change", "PromoCode Dropped: XYZ123"}, {"changeDate", Now().substr(0, 10)}};
+    body["promoChange"] =
+        json::object{{"change", "PromoCode Dropped: XYZ123"}, {"changeDate", Now().substr(0, 10)}};
   } else if (type == "ResumeTrackingNotification") {
     body["comment"] = "Device will be auto resumed on - 3/15/2027 12:00:00 AM";
   } else if (type == "AlertService") {
@@ -404,15 +420,14 @@ bool MakeUnsolicited(const std::string& type, const std::string& account, int n,
     body["accountName"] = account;
     body["usage"] = json::object{{"dataUsedBytes", 6 * 1024 * 1024}, {"threshold", "5MB"}};
   } else if (type == "EnhancedConnectivityService") {
-    body["smsMessage"] = json::object{{"message", "T=21.5;BATT=" + std::to_string(n % 100)},
-                                      {"timestamp", Now()}};
+    body["smsMessage"] =
+        json::object{{"message", "T=21.5;BATT=" + std::to_string(n % 100)}, {"timestamp", Now()}};
   } else if (type == "NiddService") {
     body["niddResponse"] = json::object{
-        {"niddMONotificationResponse",
-         json::object{{"accountName", account},
-                      {"deviceIds", device},
-                      {"message", "SGVsbG8gZnJvbSB0aGUgZGV2aWNl"},
-                      {"messageTime", Now()}}}};
+        {"niddMONotificationResponse", json::object{{"accountName", account},
+                                                    {"deviceIds", device},
+                                                    {"message", "SGVsbG8gZnJvbSB0aGUgZGV2aWNl"},
+                                                    {"messageTime", Now()}}}};
     body["status"] = "Received";
   } else {
     return false;

@@ -27,7 +27,8 @@ enum class Kind {
 
 struct Endpoint {
   const char* method;
-  const char* pattern;  // path under /api/m2m/v1 ("/v2/..." under /api/m2m/v2); {name} = one segment
+  const char*
+      pattern;  // path under /api/m2m/v1 ("/v2/..." under /api/m2m/v2); {name} = one segment
   Kind kind;
   const char* service;  // async: the callback service of the result
   const char* action;   // async: names the response object, e.g. "activate" -> activateResponse
@@ -48,7 +49,8 @@ using Device = boost::json::array;
 std::vector<Device> DevicesOf(const boost::json::object& request);
 
 // A plausible synchronous answer.
-boost::json::value SyncAnswer(const Endpoint& endpoint, const std::map<std::string, std::string>& params,
+boost::json::value SyncAnswer(const Endpoint& endpoint,
+                              const std::map<std::string, std::string>& params,
                               const boost::json::object& request);
 
 struct PlannedCallback {

@@ -40,20 +40,34 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     try {
-      if (arg == "--address") address = value();
-      else if (arg == "--port") port = std::stoi(value());
-      else if (arg == "--cert") cert = value();
-      else if (arg == "--key") key = value();
-      else if (arg == "--ca") options.ca_file = value();
-      else if (arg == "--no-verify") options.verify_listeners = false;
-      else if (arg == "--app-key") options.app_key = value();
-      else if (arg == "--app-secret") options.app_secret = value();
-      else if (arg == "--uws-user") options.uws_user = value();
-      else if (arg == "--uws-password") options.uws_password = value();
-      else if (arg == "--token-lifetime") options.token_lifetime_s = std::stoi(value());
-      else if (arg == "--session-idle") options.session_idle_s = std::stoi(value());
-      else if (arg == "--retry-interval") options.retry_interval_ms = std::stoi(value());
-      else if (arg == "--faults") options.faults = boost::json::parse(value()).as_object();
+      if (arg == "--address")
+        address = value();
+      else if (arg == "--port")
+        port = std::stoi(value());
+      else if (arg == "--cert")
+        cert = value();
+      else if (arg == "--key")
+        key = value();
+      else if (arg == "--ca")
+        options.ca_file = value();
+      else if (arg == "--no-verify")
+        options.verify_listeners = false;
+      else if (arg == "--app-key")
+        options.app_key = value();
+      else if (arg == "--app-secret")
+        options.app_secret = value();
+      else if (arg == "--uws-user")
+        options.uws_user = value();
+      else if (arg == "--uws-password")
+        options.uws_password = value();
+      else if (arg == "--token-lifetime")
+        options.token_lifetime_s = std::stoi(value());
+      else if (arg == "--session-idle")
+        options.session_idle_s = std::stoi(value());
+      else if (arg == "--retry-interval")
+        options.retry_interval_ms = std::stoi(value());
+      else if (arg == "--faults")
+        options.faults = boost::json::parse(value()).as_object();
       else if (arg == "-h" || arg == "--help") {
         std::cout << kUsage;
         return 0;

@@ -118,14 +118,16 @@ void Simulator::ApplyFaults(const json::object& spec) {
   faults_.login_fail_next = static_cast<int>(Int(spec, "login_fail_next", faults_.login_fail_next));
   faults_.duplicate_rate = Num(spec, "duplicate_rate", faults_.duplicate_rate);
   faults_.drop_rate = Num(spec, "drop_rate", faults_.drop_rate);
-  if (auto* v = spec.if_contains("out_of_order"); v && v->is_bool()) faults_.out_of_order = v->as_bool();
+  if (auto* v = spec.if_contains("out_of_order"); v && v->is_bool())
+    faults_.out_of_order = v->as_bool();
   faults_.callback_delay_ms =
       static_cast<int>(Int(spec, "callback_delay_ms", faults_.callback_delay_ms));
   if (auto* v = spec.if_contains("retry_interval_ms"); v && v->is_number())
     options_.retry_interval_ms = static_cast<int>(v->to_number<double>());
 }
 
-std::optional<Response> Simulator::OnHeader(const http::request_header<>&, daemon::RequestContext&) {
+std::optional<Response> Simulator::OnHeader(const http::request_header<>&,
+                                            daemon::RequestContext&) {
   return std::nullopt;
 }
 
@@ -138,7 +140,8 @@ asio::awaitable<void> Simulator::Sleep(int ms) {
 asio::awaitable<Response> Simulator::OnRequest(Request& req, daemon::RequestContext&) {
   std::string target(req.target());
   std::string path = target.substr(0, target.find('?'));
-  std::string query = target.find('?') == std::string::npos ? "" : target.substr(target.find('?') + 1);
+  std::string query =
+      target.find('?') == std::string::npos ? "" : target.substr(target.find('?') + 1);
   if (path.rfind("/_sim/", 0) == 0) {
     if (path == "/_sim/load") co_return co_await Load(req);
     co_return Control(req, path, query);
@@ -157,8 +160,8 @@ asio::awaitable<Response> Simulator::OnRequest(Request& req, daemon::RequestCont
   if (path == kOauthPath) {
     res = Token(req);
   } else if (path.rfind(kV1, 0) == 0 || path.rfind(kV2, 0) == 0) {
-    std::string rel = path.rfind(kV1, 0) == 0 ? path.substr(kV1.size())
-                                              : "/v2" + path.substr(kV2.size());
+    std::string rel =
+        path.rfind(kV1, 0) == 0 ? path.substr(kV1.size()) : "/v2" + path.substr(kV2.size());
     if (!query.empty()) rel += "?" + query;
     res = co_await Api(req, rel, entry);
   } else {
@@ -184,8 +187,7 @@ Response Simulator::Token(Request& req) {
       (!options_.app_secret.empty() && secret != options_.app_secret))
     return GatewayFault(req, http::status::unauthorized, "900901", "Invalid Credentials");
   if (req.body().find("grant_type=client_credentials") == std::string::npos)
-    return Json(http::status::bad_request, req,
-                json::object{{"error", "unsupported_grant_type"}});
+    return Json(http::status::bad_request, req, json::object{{"error", "unsupported_grant_type"}});
   auto now = Clock::now();
   if (current_token_.empty() || now >= token_expires_) {
     if (!current_token_.empty()) old_tokens_.insert(current_token_);
@@ -219,7 +221,8 @@ asio::awaitable<Response> Simulator::Api(Request& req, const std::string& rel_wi
                                              "simulated failure")
                          : M2mError(req, fault.error_code, "simulated failure",
                                     static_cast<http::status>(fault.status));
-      if (fault.retry_after >= 0) res.set(http::field::retry_after, std::to_string(fault.retry_after));
+      if (fault.retry_after >= 0)
+        res.set(http::field::retry_after, std::to_string(fault.retry_after));
       co_return res;
     }
     break;
@@ -522,8 +525,8 @@ Response Simulator::Control(Request& req, const std::string& path, const std::st
     return Json(http::status::ok, req, json::object{{"dropped", n}});
   }
   if (path == "/_sim/registry/set") {
-    registry_[Str(body, "account")][Str(body, "service")] = {Str(body, "url"), Str(body, "username"),
-                                                             Str(body, "password")};
+    registry_[Str(body, "account")][Str(body, "service")] = {
+        Str(body, "url"), Str(body, "username"), Str(body, "password")};
     return Json(http::status::ok, req, json::object{{"ok", true}});
   }
   if (path == "/_sim/unsolicited") {
@@ -593,18 +596,20 @@ asio::awaitable<Response> Simulator::Load(Request& req) {
     while (next < count) {
       int n = next++;
       if (rate > 0)
-        while (auto wait = bucket.TryTake(Clock::now())) co_await Sleep(static_cast<int>(wait->count()) + 1);
-      json::object body{{"username", reg.username},
-                        {"password", reg.password},
-                        {"requestId", NewUuid()},
-                        {"deviceIds", json::array{json::object{{"id", std::to_string(89148000000000000LL + n)},
-                                                               {"kind", "iccid"}}}},
-                        {"deviceResponse", json::object{{"activateResponse", json::object{{"state", "active"}}}}},
-                        {"status", "Success"},
-                        {"callbackCount", 1},
-                        {"maxCallbackThreshold", options_.max_attempts}};
-      daemon::ClientRequest creq{http::verb::post, reg.url, {{"Content-Type", "application/json"}},
-                                 json::serialize(body)};
+        while (auto wait = bucket.TryTake(Clock::now()))
+          co_await Sleep(static_cast<int>(wait->count()) + 1);
+      json::object body{
+          {"username", reg.username},
+          {"password", reg.password},
+          {"requestId", NewUuid()},
+          {"deviceIds", json::array{json::object{{"id", std::to_string(89148000000000000LL + n)},
+                                                 {"kind", "iccid"}}}},
+          {"deviceResponse", json::object{{"activateResponse", json::object{{"state", "active"}}}}},
+          {"status", "Success"},
+          {"callbackCount", 1},
+          {"maxCallbackThreshold", options_.max_attempts}};
+      daemon::ClientRequest creq{
+          http::verb::post, reg.url, {{"Content-Type", "application/json"}}, json::serialize(body)};
       auto t0 = Clock::now();
       auto res = co_await client_.Send(std::move(creq));
       latencies.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());

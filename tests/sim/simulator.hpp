@@ -28,8 +28,8 @@ namespace http = daemon::http;
 struct SimOptions {
   std::string ca_file;  // verifies the callback listeners' certificates
   bool verify_listeners = true;
-  std::string app_key, app_secret;       // "" = any accepted
-  std::string uws_user, uws_password;    // "" = any accepted
+  std::string app_key, app_secret;     // "" = any accepted
+  std::string uws_user, uws_password;  // "" = any accepted
   int token_lifetime_s = 3600;
   int session_idle_s = 1200;
   int retry_interval_ms = 300'000;  // ThingSpace: 5 minutes
@@ -40,21 +40,21 @@ struct SimOptions {
 };
 
 struct EndpointFault {
-  int fail_next = 0;         // the next N calls fail
-  double error_rate = 0;     // then this share of calls fails
-  int status = 503;          // with this status
-  int retry_after = -1;      // Retry-After seconds when >= 0
-  int latency_ms = 0;        // added to every call
-  std::string error_code;    // errorCode in the failure body ("" = a plain text error)
+  int fail_next = 0;       // the next N calls fail
+  double error_rate = 0;   // then this share of calls fails
+  int status = 503;        // with this status
+  int retry_after = -1;    // Retry-After seconds when >= 0
+  int latency_ms = 0;      // added to every call
+  std::string error_code;  // errorCode in the failure body ("" = a plain text error)
 };
 
 struct Faults {
   std::map<std::string, EndpointFault> endpoints;  // "METHOD /path-prefix" under /api/m2m/v1
   int login_fail_next = 0;
-  double duplicate_rate = 0;   // acked callbacks sent once more
-  double drop_rate = 0;        // callbacks never sent
-  bool out_of_order = false;   // a request's callbacks in reverse order
-  int callback_delay_ms = 0;   // before the first attempt
+  double duplicate_rate = 0;  // acked callbacks sent once more
+  double drop_rate = 0;       // callbacks never sent
+  bool out_of_order = false;  // a request's callbacks in reverse order
+  int callback_delay_ms = 0;  // before the first attempt
 };
 
 class Simulator final : public daemon::HttpHandler {
@@ -62,7 +62,7 @@ class Simulator final : public daemon::HttpHandler {
   Simulator(asio::io_context& ioc, SimOptions options);
 
   std::optional<daemon::Response> OnHeader(const http::request_header<>& header,
-                                            daemon::RequestContext& ctx) override;
+                                           daemon::RequestContext& ctx) override;
   asio::awaitable<daemon::Response> OnRequest(daemon::Request& request,
                                               daemon::RequestContext& ctx) override;
   void OnRejected(daemon::Rejection, const std::string&) override {}
@@ -90,7 +90,8 @@ class Simulator final : public daemon::HttpHandler {
     int status = 0;
   };
 
-  asio::awaitable<daemon::Response> Api(daemon::Request& req, const std::string& rel, LogEntry& log);
+  asio::awaitable<daemon::Response> Api(daemon::Request& req, const std::string& rel,
+                                        LogEntry& log);
   daemon::Response Token(daemon::Request& req);
   daemon::Response Control(daemon::Request& req, const std::string& path, const std::string& query);
   asio::awaitable<daemon::Response> Load(daemon::Request& req);

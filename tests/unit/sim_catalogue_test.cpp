@@ -78,7 +78,8 @@ TEST(SimCatalogueTest, SmsGivesSentThenDeliveryConfirmation) {
   const Endpoint* e = Match("POST", "/sms", params);
   ASSERT_NE(e, nullptr);
   auto callbacks = CallbacksFor(
-      *e, "r", "A", Parse(R"({"deviceIds": [{"id": "1", "kind": "mdn"}, {"id": "2", "kind": "mdn"}]})"));
+      *e, "r", "A",
+      Parse(R"({"deviceIds": [{"id": "1", "kind": "mdn"}, {"id": "2", "kind": "mdn"}]})"));
   ASSERT_EQ(callbacks.size(), 4u);  // two devices, two callbacks each
   EXPECT_EQ(callbacks[0].service, "EnhancedConnectivityService");
   EXPECT_EQ(callbacks[1].service, "SMSDeliveryConfirmation");
@@ -102,8 +103,9 @@ TEST(SimCatalogueTest, FilterOnlyRequestsStillNameADevice) {
 }
 
 TEST(SimCatalogueTest, UnsolicitedMessagesOfEveryKind) {
-  for (const char* type : {"ExternalProvisioningChanges", "PromoChanges", "ResumeTrackingNotification",
-                           "AlertService", "EnhancedConnectivityService", "NiddService"}) {
+  for (const char* type :
+       {"ExternalProvisioningChanges", "PromoChanges", "ResumeTrackingNotification", "AlertService",
+        "EnhancedConnectivityService", "NiddService"}) {
     PlannedCallback cb;
     ASSERT_TRUE(MakeUnsolicited(type, "A", 3, cb)) << type;
     EXPECT_EQ(cb.service, type);
