@@ -62,7 +62,9 @@ RegistrationManager::RegistrationManager(asio::io_context& ioc, ThingSpaceClient
     : ioc_(ioc), client_(client), config_(config), metrics_(metrics) {
   for (const auto& s : config.services) {
     wanted_.push_back({s.name, UrlFor(s.name), s.username, s.password});
-    states_.push_back({s.name});
+    ServiceRegistration state;
+    state.service = s.name;
+    states_.push_back(std::move(state));
   }
 }
 
