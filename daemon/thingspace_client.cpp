@@ -171,6 +171,7 @@ asio::awaitable<ApiOutcome> ThingSpaceClient::FetchToken() {
                  {"Content-Type", "application/x-www-form-urlencoded"},
                  {"Accept", "application/json"}};
   req.body = "grant_type=client_credentials";
+  const auto asked_at = Clock::now();
   auto res = co_await http_.Send(std::move(req));
   ApiOutcome outcome = Classify(res);
   std::string token = outcome.verdict == ApiVerdict::kSuccess ? JsonString(res.body, "access_token")
@@ -187,15 +188,25 @@ asio::awaitable<ApiOutcome> ThingSpaceClient::FetchToken() {
     co_return outcome;
   }
   // One hour from first issue; asking again inside the hour returns the same
-  // token (spec 2.1), so renew a margin before the end.
-  auto lifetime = std::chrono::seconds(
-      std::clamp<std::int64_t>(JsonInt(res.body, "expires_in", 3600), 1, 3600));
-  auto margin = std::chrono::duration_cast<std::chrono::seconds>(config_.token_refresh_margin);
-  if (margin >= lifetime) margin = lifetime / 2;
+  // token (spec 2.1), so renew a margin before the end, counted from the
+  // first issue (from when we asked, so never later than the gateway's).
+  // A repeat answer with the same token cannot be improved on: keep it
+  // until it expires, then ask again.
+  std::chrono::milliseconds lifetime(
+      1000 * std::clamp<std::int64_t>(JsonInt(res.body, "expires_in", 3600), 1, 3600));
+  if (token != access_token_ || token_expires_at_ == Clock::time_point{}) {
+    token_expires_at_ = asked_at + lifetime;
+    auto margin = std::min<std::chrono::milliseconds>(config_.token_refresh_margin, lifetime / 2);
+    token_renew_at_ = token_expires_at_ - margin;
+  } else {
+    token_renew_at_ = token_expires_at_;
+  }
   access_token_ = token;
-  token_renew_at_ = Clock::now() + lifetime - margin;
+  auto renew_in =
+      std::chrono::duration_cast<std::chrono::seconds>(token_renew_at_ - Clock::now()).count();
+  spdlog::info("thingspace: OAuth token obtained, renewed in {} s",
+               std::max<long long>(renew_in, 0));
   if (metrics_) metrics_->CountLogin("token_ok");
-  spdlog::info("thingspace: OAuth token obtained, renewed in {} s", (lifetime - margin).count());
   co_return outcome;
 }
 
@@ -310,8 +321,10 @@ asio::awaitable<ApiResult> ThingSpaceClient::Call(http::verb method, std::string
     return result;
   };
   while (true) {
-    if (stopping_) {
-      result.outcome = Refused("shutting down");
+    // Shutting down: a call's first attempt still goes out (deregistration,
+    // logout), but nothing is retried.
+    if (stopping_ && result.attempts > 0) {
+      result.outcome = Refused("shutting down: not retried");
       co_return finish("shutting_down");
     }
     if (!breaker_.Allow(Clock::now())) {

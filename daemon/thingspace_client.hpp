@@ -57,7 +57,8 @@ class ThingSpaceClient {
   asio::awaitable<void> Logout();
 
   AuthStatus Status() const;
-  // Calls waiting for a retry or a limit give up with "shutting down".
+  // From now on nothing is retried: calls waiting for a retry give up, new
+  // calls get one attempt.
   void Shutdown();
 
  private:
@@ -81,6 +82,7 @@ class ThingSpaceClient {
 
   std::string access_token_;
   std::chrono::steady_clock::time_point token_renew_at_{};
+  std::chrono::steady_clock::time_point token_expires_at_{};
   std::string session_token_;
   std::shared_ptr<Flight> token_flight_;
   std::shared_ptr<Flight> session_flight_;

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <set>
 #include <thread>
 
 #include "tests/e2e/daemon_fixture.hpp"
@@ -51,13 +52,14 @@ bool WaitFor(Pred pred, std::chrono::milliseconds timeout = 15s) {
 
 struct SimCall {
   double at_ms;
-  std::string method, target, session, body;
+  std::string method, target, authorization, session, body;
   int status;
 };
 
 class ThingSpaceTest : public DaemonTest {
  protected:
-  void StartSim(const std::string& faults = "{}", int retry_interval_ms = 300) {
+  void StartSim(const std::string& faults = "{}", int retry_interval_ms = 300,
+                const std::vector<std::string>& extra_args = {}) {
     std::vector<std::string> args = {"--cert",
                                      certs_->Path() + "/cert.pem",
                                      "--key",
@@ -76,6 +78,7 @@ class ThingSpaceTest : public DaemonTest {
                                      std::to_string(retry_interval_ms),
                                      "--faults",
                                      faults};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
     sim_ = std::make_unique<DaemonProcess>(args, dir_.Path() + "/sim.log",
                                            std::map<std::string, std::string>{}, TSCB_SIM_BINARY);
     auto port = sim_->WaitForPort("simulator bound on [^ \n]*:([0-9]+)");
@@ -94,7 +97,7 @@ class ThingSpaceTest : public DaemonTest {
     }
   }
 
-  DaemonOptions Options(const std::string& interval = "1h") {
+  DaemonOptions Options(const std::string& interval = "1h", const std::string& extra = "") {
     if (public_port_ == 0) public_port_ = FreeThingSpacePort();
     dir_.Write("secrets/app-key", "app-key\n");
     dir_.Write("secrets/app-secret", "app-secret\n");
@@ -123,7 +126,7 @@ class ThingSpaceTest : public DaemonTest {
         std::to_string(public_port_) +
         "/callbacks\n"
         "  interval: " +
-        interval + "\n";
+        interval + "\n" + extra;
     return o;
   }
 
@@ -146,10 +149,15 @@ class ThingSpaceTest : public DaemonTest {
     json::value log = SimGet("/_sim/log");
     for (const auto& r : log.at("requests").as_array()) {
       const auto& o = r.as_object();
-      out.push_back(
-          {o.at("at_ms").to_number<double>(), std::string(o.at("method").as_string()),
-           std::string(o.at("target").as_string()), std::string(o.at("session").as_string()),
-           std::string(o.at("body").as_string()), static_cast<int>(o.at("status").as_int64())});
+      SimCall call;
+      call.at_ms = o.at("at_ms").to_number<double>();
+      call.method = S(o.at("method"));
+      call.target = S(o.at("target"));
+      call.authorization = S(o.at("authorization"));
+      call.session = S(o.at("session"));
+      call.body = S(o.at("body"));
+      call.status = static_cast<int>(o.at("status").as_int64());
+      out.push_back(std::move(call));
     }
     return out;
   }
@@ -301,6 +309,61 @@ TEST_F(ThingSpaceTest, SessionExpiryMidRunMeansOneReLoginAndNoFailedCall) {
   EXPECT_EQ(m.find(R"(tscb_thingspace_calls_total{outcome="retryable"})"), std::string::npos);
 }
 
+TEST_F(ThingSpaceTest, TheOAuthTokenIsRenewedBeforeItExpires) {
+  StartSim("{}", 300, {"--token-lifetime", "2"});
+  StartDaemon(Options("1s"));
+  ASSERT_TRUE(WaitFor([&] { return AllRegistered(); })) << daemon_->Log();
+  // Renewed at half its life, then (same token again) at its end: a new one
+  // at least every 2 s, without a failed call.
+  ASSERT_TRUE(WaitFor([&] { return Count("POST", "/oauth2/token") >= 4; }, 10s)) << daemon_->Log();
+  std::set<std::string> bearers;
+  for (const auto& c : Calls())
+    if (c.authorization.rfind("Bearer ", 0) == 0) bearers.insert(c.authorization);
+  EXPECT_GE(bearers.size(), 2u);
+  EXPECT_EQ(Count("POST", "/session/login"), 1);
+  auto m = Metrics();
+  EXPECT_EQ(m.find(R"(tscb_thingspace_calls_total{outcome="final"})"), std::string::npos) << m;
+  EXPECT_EQ(m.find(R"(tscb_thingspace_calls_total{outcome="retryable"})"), std::string::npos);
+}
+
+TEST_F(ThingSpaceTest, ARefusedOAuthTokenIsRenewedAndTheCallRepeatedOnce) {
+  StartSim();
+  StartDaemon(Options("1s"));
+  ASSERT_TRUE(WaitFor([&] { return AllRegistered(); })) << daemon_->Log();
+  SimPost("/_sim/revoke-token", json::object{});
+  // The next check gets a gateway 401, fetches a token, and repeats the call.
+  ASSERT_TRUE(WaitFor([&] { return Count("POST", "/oauth2/token") == 2; })) << daemon_->Log();
+  ASSERT_TRUE(WaitFor([&] {
+    auto calls = Calls();
+    return calls.back().method == "GET" && calls.back().status == 200;
+  }));
+  auto calls = Calls();
+  int refused = 0;
+  for (std::size_t i = 0; i + 2 < calls.size(); ++i) {
+    if (calls[i].status != 401) continue;
+    ++refused;
+    EXPECT_EQ(calls[i + 1].target, "/api/ts/v1/oauth2/token");
+    EXPECT_EQ(calls[i + 2].target, calls[i].target);
+    EXPECT_EQ(calls[i + 2].status, 200);
+  }
+  EXPECT_EQ(refused, 1);
+  EXPECT_EQ(Count("POST", "/session/login"), 1);  // the session stays
+  EXPECT_EQ(Metrics().find(R"(tscb_thingspace_calls_total{outcome="final"})"), std::string::npos);
+}
+
+TEST_F(ThingSpaceTest, DeregistersAtShutdownOnlyWhenConfigured) {
+  StartSim();
+  StartDaemon(Options("1h", "  deregister_on_shutdown: true\n"));
+  ASSERT_TRUE(WaitFor([&] { return AllRegistered(); })) << daemon_->Log();
+  daemon_->Signal(SIGTERM);
+  ASSERT_EQ(daemon_->Wait(10s), 0) << daemon_->Log();
+  EXPECT_EQ(Count("DELETE", "/callbacks/"), static_cast<int>(FixtureServices().size()));
+  EXPECT_TRUE(SimGet("/_sim/registrations").at(kAccount).as_object().empty());
+  // The logout comes after the deregistrations.
+  auto calls = Calls();
+  EXPECT_EQ(calls.back().target, "/api/m2m/v1/session/logout");
+}
+
 TEST_F(ThingSpaceTest, ThreeLoginFailuresInARowStopTheDaemonAtTwo) {
   StartSim(R"({"login_fail_next": 3})");
   StartDaemon(Options("1s"));
@@ -405,6 +468,47 @@ TEST_F(ThingSpaceTest, EveryCallbackTypeReachesTheInboxOnceEvenWhenResent) {
   // The failing device's callback says so; passwords never reach the table.
   EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox WHERE body->>'status' = 'Failed'"), 4);
   EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox WHERE body ? 'password'"), 0);
+}
+
+TEST_F(ThingSpaceTest, DroppedCallbacksNeverArriveAndOutOfOrderOnesAreStoredAsTheyCome) {
+  StartSim(R"({"out_of_order": true})");
+  StartDaemon(Options());
+  ASSERT_TRUE(WaitFor([&] { return AllRegistered(); })) << daemon_->Log();
+  json::object request{{"accountName", kAccount},
+                       {"device", json::object{{"id", "490154203237518"}, {"kind", "imei"}}}};
+  SimPost("/_sim/trigger", json::object{{"path", "/devices/nidd/message"}, {"request", request}});
+  ASSERT_TRUE(WaitFor([&] { return InboxRows() == 2; })) << daemon_->Log();
+  // Delivered arrived before Queued: stored in arrival order, both kept.
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox a JOIN tscb.inbox b ON a.id < b.id "
+                       "WHERE a.body->>'status' = 'Delivered' AND b.body->>'status' = 'Queued'"),
+            1);
+
+  SimPost("/_sim/faults", json::object{{"drop_rate", 1.0}, {"out_of_order", false}});
+  SimPost("/_sim/unsolicited",
+          json::object{{"account", kAccount}, {"service", "PromoChanges"}, {"count", 3}});
+  ASSERT_TRUE(WaitFor([&] {
+    auto c = SimGet("/_sim/deliveries").at("counts").as_object();
+    return c.contains("dropped") && c.at("dropped").as_int64() == 3;
+  }));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(InboxRows(), 2);
+}
+
+TEST_F(ThingSpaceTest, LoadModeDeliversAndCountsAcknowledgements) {
+  StartSim();
+  StartDaemon(Options());
+  ASSERT_TRUE(WaitFor([&] { return AllRegistered(); })) << daemon_->Log();
+  auto report = SimPost("/_sim/load", json::object{{"account", kAccount},
+                                                   {"service", "CarrierService"},
+                                                   {"count", 300},
+                                                   {"concurrency", 8},
+                                                   {"rate", 0}})
+                    .as_object();
+  EXPECT_EQ(report.at("sent").as_int64(), 300);
+  EXPECT_EQ(report.at("acked").as_int64(), 300);
+  EXPECT_EQ(report.at("failed").as_int64(), 0);
+  EXPECT_GT(report.at("per_second").to_number<double>(), 0);
+  EXPECT_EQ(InboxRows(), 300);
 }
 
 TEST_F(ThingSpaceTest, AnUnacknowledgedCallbackIsResentUntilTheDaemonStoresIt) {

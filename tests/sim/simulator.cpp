@@ -520,6 +520,11 @@ Response Simulator::Control(Request& req, const std::string& path, const std::st
     sessions_.clear();
     return Json(http::status::ok, req, json::object{{"expired", n}});
   }
+  if (path == "/_sim/revoke-token") {  // the gateway forgets the OAuth token (spec 2.1)
+    if (!current_token_.empty()) old_tokens_.insert(current_token_);
+    current_token_.clear();
+    return Json(http::status::ok, req, json::object{{"ok", true}});
+  }
   if (path == "/_sim/registry/drop") {
     auto n = registry_[Str(body, "account")].erase(Str(body, "service"));
     return Json(http::status::ok, req, json::object{{"dropped", n}});

@@ -61,6 +61,7 @@ class DaemonProcess {
  private:
   pid_t pid_ = -1;
   bool reaped_ = false;
+  std::optional<int> exit_code_;  // once reaped by Wait()
   std::string log_file_;
   int callback_port_ = 0;
   int admin_port_ = 0;
