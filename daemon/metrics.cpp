@@ -130,6 +130,20 @@ Metrics::Metrics(const std::vector<std::string>& services)
                             "Callback registrations by service and action (kept, registered, "
                             "drift_repaired, foreign, failed)")
                         .Register(*registry_);
+  events_ = &prometheus::BuildCounter()
+                  .Name("tscb_events_total")
+                  .Help("Events written by the processor, by kind (kind=\"unknown\": shapes not recognised)")
+                  .Register(*registry_);
+  processed_ = &prometheus::BuildCounter()
+                    .Name("tscb_inbox_processed_total")
+                    .Help("Inbox rows the processor handled")
+                    .Register(*registry_)
+                    .Add({});
+  processing_failures_ = &prometheus::BuildCounter()
+                              .Name("tscb_processing_failures_total")
+                              .Help("Inbox rows marked failed, and processor errors")
+                              .Register(*registry_)
+                              .Add({});
   login_locked_ = &prometheus::BuildGauge()
                        .Name("tscb_thingspace_login_stopped")
                        .Help("1 when logins stopped after too many failures in a row")

@@ -72,6 +72,11 @@ class Metrics {
     registrations_->Add({{"service", service}, {"action", action}}).Increment();
   }
 
+  // Processing.
+  void CountEvent(const std::string& kind) { events_->Add({{"kind", kind}}).Increment(); }
+  void CountProcessed(std::size_t rows) { processed_->Increment(static_cast<double>(rows)); }
+  void CountProcessingFailure() { processing_failures_->Increment(); }
+
   // Prometheus text exposition format.
   std::string Serialize() const;
 
@@ -90,6 +95,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* api_calls_ = nullptr;
   prometheus::Family<prometheus::Counter>* logins_ = nullptr;
   prometheus::Family<prometheus::Counter>* registrations_ = nullptr;
+  prometheus::Family<prometheus::Counter>* events_ = nullptr;
+  prometheus::Counter* processed_ = nullptr;
+  prometheus::Counter* processing_failures_ = nullptr;
   prometheus::Gauge* login_locked_ = nullptr;
   prometheus::Gauge* circuit_open_ = nullptr;
 };

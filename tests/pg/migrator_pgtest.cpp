@@ -22,10 +22,13 @@ TEST(MigratorPgTest, FreshDatabaseIsMigratedToTheLatestVersion) {
   EXPECT_EQ(report.to_version, LatestSchemaVersion());
   EXPECT_EQ(report.applied.size(), Migrations().size());
   EXPECT_EQ(ReadSchemaState(*conn).current, LatestSchemaVersion());
-  // Last month, this month and three ahead.
-  EXPECT_EQ(report.partitions_created, 5);
-  EXPECT_EQ(db.Scalar("SELECT count(*) FROM pg_inherits WHERE inhparent = 'tscb.inbox'::regclass"),
-            6);  // five months and the default partition
+  // Last month, this month and three ahead, for inbox, events and event_devices.
+  EXPECT_EQ(report.partitions_created, 15);
+  for (const char* table : {"tscb.inbox", "tscb.events", "tscb.event_devices"})
+    EXPECT_EQ(db.Scalar(std::string("SELECT count(*) FROM pg_inherits WHERE inhparent = '") + table +
+                        "'::regclass"),
+              6)
+        << table;  // five months and the default partition
 }
 
 TEST(MigratorPgTest, SecondRunAppliesNothing) {
@@ -78,7 +81,7 @@ TEST(MigratorPgTest, EnsurePartitionsAddsMissingMonths) {
   TestDatabase db;
   auto conn = Connect(db.ConnectionString());
   Migrate(*conn);
-  EXPECT_EQ(EnsurePartitions(*conn, 6), 3);  // three more months ahead
+  EXPECT_EQ(EnsurePartitions(*conn, 6), 9);  // three more months ahead, for three tables
   EXPECT_EQ(EnsurePartitions(*conn, 6), 0);
 }
 

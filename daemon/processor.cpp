@@ -1,0 +1,272 @@
+#include "daemon/processor.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+#include <cctype>
+#include <set>
+
+#include "handlers/correlate.hpp"
+#include "storage/inbox.hpp"
+
+namespace tscb::daemon {
+namespace {
+
+storage::EventRecord ToRecord(const storage::InboxRow& row, const handlers::Event& e) {
+  storage::EventRecord r;
+  r.inbox_id = row.id;
+  r.received_at = row.received_at;
+  r.service = row.service;
+  r.kind = e.kind;
+  r.status = e.status;
+  r.raw_status = e.raw_status;
+  r.request_id = e.request_id;
+  r.account = e.account;
+  r.device_ids_json = handlers::DevicesJson(e.devices);
+  r.error_code = e.error_code;
+  r.error_message = e.error_message;
+  r.payload_json = boost::json::serialize(e.payload);
+  return r;
+}
+
+handlers::RequestProgress FromRecord(const storage::PendingRequestRecord& r) {
+  handlers::RequestProgress p;
+  p.request_id = r.request_id;
+  p.action = r.action;
+  p.nbiot = r.nbiot;
+  p.devices = handlers::ParseProgressJson(r.devices_json);
+  p.received = r.received_callbacks;
+  p.state = r.state;
+  return p;
+}
+
+}  // namespace
+
+Processor::Processor(StoreFactory factory, ProcessorOptions options, Metrics* metrics,
+                     ClassifyFn classify)
+    : factory_(std::move(factory)),
+      options_(options),
+      metrics_(metrics),
+      classify_(std::move(classify)) {}
+
+Processor::~Processor() { Stop(); }
+
+void Processor::Start() {
+  for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this, i] { Run(i); });
+}
+
+void Processor::Stop() {
+  stopping_ = true;
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+void Processor::ProcessRows(storage::ProcessingBatch& batch,
+                            const std::vector<storage::InboxRow>& rows, ProcessResult& result) {
+  // Parse and classify.
+  std::vector<handlers::Event> events;
+  std::vector<storage::EventRecord> records;
+  events.reserve(rows.size());
+  records.reserve(rows.size());
+  std::set<std::string> request_ids;
+  for (const auto& row : rows) {
+    boost::system::error_code ec;
+    auto body = boost::json::parse(row.body, ec);
+    if (ec || !body.is_object())
+      throw std::runtime_error("inbox row " + std::to_string(row.id) + ": body is not a JSON object");
+    events.push_back(classify_(row.service, body.as_object()));
+    records.push_back(ToRecord(row, events.back()));
+    if (!events.back().request_id.empty()) request_ids.insert(events.back().request_id);
+  }
+
+  // Correlate: the requests these events answer, locked until commit.
+  auto requests = batch.LockRequests({request_ids.begin(), request_ids.end()});
+  for (auto& r : records)
+    if (!r.request_id.empty()) r.correlation = requests.count(r.request_id) ? "matched" : "unmatched";
+
+  // Events; a row that already had its event (a replay) changes nothing more.
+  auto ids = batch.InsertEvents(records);
+  std::map<std::string, handlers::RequestProgress> changed;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (ids[i] == 0) {
+      ++result.replayed;
+      continue;
+    }
+    ++result.events;
+    if (metrics_) metrics_->CountEvent(events[i].kind);
+    auto it = requests.find(events[i].request_id);
+    if (it == requests.end()) continue;
+    auto [progress, fresh] = changed.try_emplace(it->first, FromRecord(it->second));
+    std::string before = progress->second.state;
+    handlers::Apply(progress->second, events[i]);
+    handlers::Conclude(progress->second);
+    if (before == "pending" && progress->second.state != "pending") {
+      ++result.requests_completed;
+      spdlog::info("request {} ({}) {} after {} callback(s)", it->first, progress->second.action,
+                   progress->second.state, progress->second.received);
+    }
+  }
+  for (auto& [id, progress] : changed) {
+    storage::PendingRequestRecord r = requests.at(id);
+    r.devices_json = handlers::ProgressJson(progress.devices);
+    r.state = progress.state;
+    r.received_callbacks = progress.received;
+    batch.UpdateRequest(r);
+  }
+  // (Rules and the outbox join this transaction in a later stage.)
+  batch.MarkProcessed(rows);
+}
+
+ProcessResult Processor::RowByRow(storage::ProcessingStore& store,
+                                  const std::vector<storage::InboxRow>& rows,
+                                  const std::string& batch_error) {
+  ProcessResult result;
+  spdlog::warn("processing: a batch of {} row(s) failed ({}); retrying them one by one",
+               rows.size(), batch_error);
+  for (const auto& row : rows) {
+    try {
+      auto batch = store.Begin();
+      auto claimed = batch->ClaimIds({row.id}, true);
+      if (claimed.empty()) continue;  // another processor took it meanwhile
+      ++result.rows;
+      ProcessRows(*batch, claimed, result);
+      batch->Commit();
+    } catch (const storage::StorageError& e) {
+      if (e.ConnectionLost()) throw;
+      ++result.failed;
+      auto batch = store.Begin();
+      batch->MarkFailed(row, e.what());
+      batch->Commit();
+      if (metrics_) metrics_->CountProcessingFailure();
+      spdlog::error("processing: inbox row {} ({}) failed and is marked failed: {}", row.id,
+                    row.service, e.what());
+    } catch (const std::exception& e) {
+      ++result.failed;
+      auto batch = store.Begin();
+      batch->MarkFailed(row, e.what());
+      batch->Commit();
+      if (metrics_) metrics_->CountProcessingFailure();
+      spdlog::error("processing: inbox row {} ({}) failed and is marked failed: {}", row.id,
+                    row.service, e.what());
+    }
+  }
+  return result;
+}
+
+ProcessResult Processor::ProcessPending(storage::ProcessingStore& store) {
+  ProcessResult result;
+  std::vector<storage::InboxRow> rows;
+  try {
+    auto batch = store.Begin();
+    rows = batch->Claim(options_.batch_max);
+    if (rows.empty()) return result;
+    result.rows = rows.size();
+    ProcessRows(*batch, rows, result);
+    batch->Commit();
+    return result;
+  } catch (const storage::StorageError& e) {
+    if (e.ConnectionLost() || rows.empty()) throw;
+    return RowByRow(store, rows, e.what());
+  } catch (const std::exception& e) {
+    if (rows.empty()) throw;
+    return RowByRow(store, rows, e.what());
+  }
+}
+
+bool Processor::RegisterRequest(storage::ProcessingStore& store,
+                                storage::PendingRequestRecord request) {
+  handlers::RequestProgress progress;
+  progress.request_id = request.request_id;
+  progress.action = request.action;
+  progress.nbiot = request.nbiot;
+  for (auto& ids : handlers::ParseDevicesJson(request.devices_json)) {
+    handlers::DeviceProgress d;
+    for (auto& id : ids)
+      for (auto& c : id.kind) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    d.ids = std::move(ids);
+    progress.devices.push_back(std::move(d));
+  }
+  request.devices_json = handlers::ProgressJson(progress.devices);
+  request.expected_callbacks = handlers::ExpectedCallbacks(progress);
+
+  auto batch = store.Begin();
+  if (!batch->InsertRequest(request)) return false;
+  // Callbacks that came first (another system sent the request, or it was
+  // registered late): matched now, in order.
+  for (const auto& e : batch->EventsOfRequest(request.request_id)) {
+    handlers::Event event;
+    event.kind = e.kind;
+    event.status = e.status;
+    event.request_id = request.request_id;
+    event.devices = handlers::ParseDevicesJson(e.device_ids_json);
+    event.error_code = e.error_code;
+    handlers::Apply(progress, event);
+  }
+  handlers::Conclude(progress);
+  if (progress.received > 0) {
+    request.devices_json = handlers::ProgressJson(progress.devices);
+    request.state = progress.state;
+    request.received_callbacks = progress.received;
+    batch->UpdateRequest(request);
+    batch->MarkMatched(request.request_id);
+  }
+  batch->Commit();
+  spdlog::info("request {} ({}, {} device(s)) registered by {}; {} earlier callback(s) matched; {}",
+               request.request_id, request.action, progress.devices.size(), request.origin,
+               progress.received, progress.state);
+  return true;
+}
+
+ProcessResult Processor::ProcessIds(storage::ProcessingStore& store,
+                                    const std::vector<std::int64_t>& ids) {
+  ProcessResult result;
+  std::vector<storage::InboxRow> rows;
+  try {
+    auto batch = store.Begin();
+    rows = batch->ClaimIds(ids, false);
+    if (rows.empty()) return result;
+    result.rows = rows.size();
+    ProcessRows(*batch, rows, result);
+    batch->Commit();
+    return result;
+  } catch (const storage::StorageError& e) {
+    if (e.ConnectionLost() || rows.empty()) throw;
+    return RowByRow(store, rows, e.what());
+  } catch (const std::exception& e) {
+    if (rows.empty()) throw;
+    return RowByRow(store, rows, e.what());
+  }
+}
+
+void Processor::Run(int worker) {
+  std::unique_ptr<storage::ProcessingStore> store;
+  auto backoff = std::chrono::milliseconds(200);
+  while (!stopping_) {
+    try {
+      if (!store) store = factory_();
+      ProcessResult r = ProcessPending(*store);
+      backoff = std::chrono::milliseconds(200);
+      if (r.rows > 0) {
+        if (metrics_) metrics_->CountProcessed(r.rows);
+        spdlog::debug("processor {}: {} row(s), {} event(s), {} replayed, {} failed", worker,
+                      r.rows, r.events, r.replayed, r.failed);
+        continue;  // more may be waiting
+      }
+      // Asleep until a NOTIFY or the poll interval, looking up for Stop()
+      // every quarter second.
+      auto slept = std::chrono::milliseconds(0);
+      const auto slice = std::min(options_.poll, std::chrono::milliseconds(250));
+      while (!stopping_ && slept < options_.poll && !store->WaitForInbox(slice)) slept += slice;
+    } catch (const std::exception& e) {
+      spdlog::error("processor {}: {}; retrying in {} ms", worker, e.what(), backoff.count());
+      if (metrics_) metrics_->CountProcessingFailure();
+      store.reset();
+      for (auto waited = std::chrono::milliseconds(0); waited < backoff && !stopping_;
+           waited += std::chrono::milliseconds(50))
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(10'000));
+    }
+  }
+}
+
+}  // namespace tscb::daemon

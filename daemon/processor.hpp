@@ -1,0 +1,81 @@
+#pragma once
+// The processor (DESIGN.md sections 2 and 3): worker threads, each with its
+// own database connection, that claim pending inbox rows in batches (FOR
+// UPDATE SKIP LOCKED, so several processors, in several daemons, never take
+// the same row), turn each into an event, match it to its pending request,
+// and mark it processed, all in one transaction per batch. A batch that
+// fails is retried row by row, so one bad row is marked failed (with the
+// error) and never blocks the others. Workers wake on LISTEN tscb_inbox and
+// poll at an interval.
+#include <atomic>
+#include <boost/json/object.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "daemon/metrics.hpp"
+#include "handlers/classify.hpp"
+#include "storage/processing.hpp"
+
+namespace tscb::daemon {
+
+struct ProcessorOptions {
+  int workers = 1;
+  std::size_t batch_max = 500;
+  std::chrono::milliseconds poll{1000};
+};
+
+struct ProcessResult {
+  std::size_t rows = 0;       // claimed
+  std::size_t events = 0;     // new events written
+  std::size_t replayed = 0;   // rows whose event already existed
+  std::size_t failed = 0;     // rows marked failed
+  std::size_t requests_completed = 0;
+};
+
+class Processor {
+ public:
+  using StoreFactory = std::function<std::unique_ptr<storage::ProcessingStore>()>;
+  using ClassifyFn = std::function<handlers::Event(std::string_view, const boost::json::object&)>;
+
+  // `metrics` may be null. `classify` is replaceable for tests.
+  Processor(StoreFactory factory, ProcessorOptions options, Metrics* metrics,
+            ClassifyFn classify = handlers::Classify);
+  ~Processor();
+
+  void Start();
+  void Stop();  // joins; a worker finishes its batch first
+
+  // One batch of pending rows on `store`, on the calling thread (tests,
+  // the replay command). Throws StorageError when the database is gone.
+  ProcessResult ProcessPending(storage::ProcessingStore& store);
+  // Registers a pending request from outside (operator API, CLI) and matches
+  // the callbacks that arrived before it. False when the id is known.
+  // `request.devices_json` holds the devices ([[{id, kind}]]); progress,
+  // expected callbacks and state are filled in here.
+  bool RegisterRequest(storage::ProcessingStore& store, storage::PendingRequestRecord request);
+
+  // The given rows, whatever their state (replay).
+  ProcessResult ProcessIds(storage::ProcessingStore& store, const std::vector<std::int64_t>& ids);
+
+ private:
+  void Run(int worker);
+  // The processing step, top to bottom: parse -> classify -> events ->
+  // correlate -> mark processed. Throws on any failure (the caller rolls back).
+  void ProcessRows(storage::ProcessingBatch& batch, const std::vector<storage::InboxRow>& rows,
+                   ProcessResult& result);
+  ProcessResult RowByRow(storage::ProcessingStore& store, const std::vector<storage::InboxRow>& rows,
+                         const std::string& batch_error);
+
+  StoreFactory factory_;
+  ProcessorOptions options_;
+  Metrics* metrics_;
+  ClassifyFn classify_;
+  std::atomic<bool> stopping_{false};
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace tscb::daemon

@@ -1,0 +1,322 @@
+#include "storage/pg/pg_processing_store.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/string_view.hpp>
+#include <pqxx/pqxx>
+
+#include "storage/pg/connection.hpp"
+
+namespace tscb::storage::pg {
+namespace {
+
+std::string Quote(const std::string& value) {
+  return boost::json::serialize(boost::json::string_view(value));
+}
+
+std::string QuoteOrNull(const std::string& value) {
+  return value.empty() ? std::string("null") : Quote(value);
+}
+
+constexpr const char* kClaimSql = R"sql(
+SELECT id, received_at::text, service, body::text
+FROM tscb.inbox WHERE state = 'pending'
+ORDER BY id LIMIT $1
+FOR UPDATE SKIP LOCKED
+)sql";
+
+constexpr const char* kClaimIdsSql = R"sql(
+SELECT id, received_at::text, service, body::text
+FROM tscb.inbox WHERE id IN (SELECT (jsonb_array_elements_text($1::jsonb))::bigint)
+  AND (NOT $2 OR state = 'pending')
+ORDER BY id
+FOR UPDATE
+)sql";
+
+constexpr const char* kLockRequestsSql = R"sql(
+SELECT request_id, account, action, nbiot, devices::text, origin, state, expected_callbacks,
+       received_callbacks, submitted_at::text, deadline_at::text, coalesce(completed_at::text, '')
+FROM tscb.pending_requests
+WHERE request_id IN (SELECT jsonb_array_elements_text($1::jsonb))
+ORDER BY request_id
+FOR UPDATE
+)sql";
+
+// Processors take these shared, a new request's registration exclusive, so
+// that a callback processed while its request is being registered is
+// matched by one or the other (two-int advisory keys: class 4242).
+constexpr const char* kShareRequestLocksSql = R"sql(
+SELECT count(pg_advisory_xact_lock_shared(4242, hashtext(x)))
+FROM (SELECT jsonb_array_elements_text($1::jsonb) AS x ORDER BY 1) s
+)sql";
+
+constexpr const char* kInsertRequestSql = R"sql(
+INSERT INTO tscb.pending_requests (request_id, account, action, nbiot, devices, origin,
+                                   deadline_at, expected_callbacks)
+SELECT $1, $2, $3, $4, $5::jsonb, $6, $7::timestamptz, $8
+WHERE pg_advisory_xact_lock(4242, hashtext($1)) IS NOT NULL
+ON CONFLICT (request_id) DO NOTHING
+RETURNING request_id
+)sql";
+
+constexpr const char* kEventsOfRequestSql = R"sql(
+SELECT id, kind, status, device_ids::text, coalesce(error_code, '')
+FROM tscb.events WHERE request_id = $1 AND kind <> 'request.timeout'
+ORDER BY id
+)sql";
+
+constexpr const char* kMarkMatchedSql = R"sql(
+UPDATE tscb.events SET correlation = 'matched' WHERE request_id = $1 AND correlation = 'unmatched'
+)sql";
+
+// Events and their device identifiers in one statement; an inbox row that
+// already has its event (a replay) gets nothing new.
+constexpr const char* kInsertEventsSql = R"sql(
+WITH input AS (
+    SELECT t.ord, (r->>'inbox_id')::bigint AS inbox_id,
+           coalesce((r->>'at')::timestamptz, now()) AS received_at,
+           r->>'service' AS service, r->>'kind' AS kind, r->>'status' AS status,
+           r->>'raw_status' AS raw_status, r->>'request_id' AS request_id,
+           r->>'account' AS account, r->'device_ids' AS device_ids,
+           r->>'error_code' AS error_code, r->>'error_message' AS error_message,
+           r->'payload' AS payload, r->>'correlation' AS correlation
+    FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(r, ord)
+), ins AS (
+    INSERT INTO tscb.events (inbox_id, received_at, service, kind, status, raw_status, request_id,
+                             account, device_id, device_kind, device_ids, error_code,
+                             error_message, payload, correlation)
+    SELECT inbox_id, received_at, service, kind, status, raw_status, request_id, account,
+           device_ids->0->0->>'id', device_ids->0->0->>'kind', device_ids, error_code,
+           error_message, payload, correlation
+    FROM input ORDER BY ord
+    ON CONFLICT (inbox_id, received_at) DO NOTHING
+    RETURNING id, inbox_id, received_at, device_ids
+), dev AS (
+    INSERT INTO tscb.event_devices (event_id, received_at, device_no, kind, id)
+    SELECT DISTINCT ins.id, ins.received_at, (d.no - 1)::int, coalesce(x->>'kind', ''), x->>'id'
+    FROM ins
+    CROSS JOIN LATERAL jsonb_array_elements(ins.device_ids) WITH ORDINALITY AS d(dev, no)
+    CROSS JOIN LATERAL jsonb_array_elements(d.dev) AS x
+    WHERE x->>'id' IS NOT NULL
+    ON CONFLICT DO NOTHING
+)
+SELECT i.ord, coalesce(ins.id, 0)
+FROM input i LEFT JOIN ins ON ins.inbox_id IS NOT DISTINCT FROM i.inbox_id
+                           AND ins.received_at = i.received_at
+ORDER BY i.ord
+)sql";
+
+constexpr const char* kUpdateRequestSql = R"sql(
+UPDATE tscb.pending_requests
+SET devices = $2::jsonb, state = $3, received_callbacks = $4,
+    completed_at = CASE WHEN $3 = 'pending' THEN NULL ELSE coalesce(completed_at, now()) END
+WHERE request_id = $1
+)sql";
+
+constexpr const char* kMarkProcessedSql = R"sql(
+UPDATE tscb.inbox SET state = 'processed', processed_at = now(), error = NULL
+WHERE id IN (SELECT (jsonb_array_elements_text($1::jsonb))::bigint)
+)sql";
+
+constexpr const char* kMarkFailedSql = R"sql(
+UPDATE tscb.inbox SET state = 'failed', processed_at = now(), error = $3
+WHERE id = $1 AND received_at = $2::timestamptz
+)sql";
+
+class PgBatch final : public ProcessingBatch {
+ public:
+  explicit PgBatch(pqxx::connection& conn) : tx_(conn) {}
+
+  std::vector<InboxRow> Claim(std::size_t limit) override {
+    return Translate("claim inbox rows",
+                     [&] { return Rows(tx_.exec_params(kClaimSql, static_cast<long>(limit))); });
+  }
+
+  std::vector<InboxRow> ClaimIds(const std::vector<std::int64_t>& ids, bool pending_only) override {
+    std::string list = "[";
+    for (auto id : ids) list += (list.size() > 1 ? "," : "") + std::to_string(id);
+    list += "]";
+    return Translate("claim inbox rows",
+                     [&] { return Rows(tx_.exec_params(kClaimIdsSql, list, pending_only)); });
+  }
+
+  std::map<std::string, PendingRequestRecord> LockRequests(
+      const std::vector<std::string>& request_ids) override {
+    std::map<std::string, PendingRequestRecord> out;
+    if (request_ids.empty()) return out;
+    std::string list = "[";
+    for (const auto& id : request_ids) list += (list.size() > 1 ? "," : "") + Quote(id);
+    list += "]";
+    Translate("lock pending requests", [&] {
+      tx_.exec_params(kShareRequestLocksSql, list);
+      for (const auto& row : tx_.exec_params(kLockRequestsSql, list)) {
+        PendingRequestRecord r;
+        r.request_id = row[0].as<std::string>();
+        r.account = row[1].as<std::string>();
+        r.action = row[2].as<std::string>();
+        r.nbiot = row[3].as<bool>();
+        r.devices_json = row[4].as<std::string>();
+        r.origin = row[5].as<std::string>();
+        r.state = row[6].as<std::string>();
+        r.expected_callbacks = row[7].as<int>();
+        r.received_callbacks = row[8].as<int>();
+        r.submitted_at = row[9].as<std::string>();
+        r.deadline_at = row[10].as<std::string>();
+        r.completed_at = row[11].as<std::string>();
+        out.emplace(r.request_id, std::move(r));
+      }
+    });
+    return out;
+  }
+
+  std::vector<std::int64_t> InsertEvents(const std::vector<EventRecord>& events) override {
+    std::vector<std::int64_t> ids(events.size(), 0);
+    if (events.empty()) return ids;
+    std::string batch = "[";
+    for (const auto& e : events) {
+      if (batch.size() > 1) batch += ',';
+      batch += "{\"inbox_id\":" + (e.inbox_id ? std::to_string(e.inbox_id) : std::string("null"));
+      batch += ",\"at\":" + QuoteOrNull(e.received_at);
+      for (auto [name, value] : {std::pair{",\"service\":", &e.service},
+                                 {",\"kind\":", &e.kind},
+                                 {",\"status\":", &e.status},
+                                 {",\"raw_status\":", &e.raw_status},
+                                 {",\"request_id\":", &e.request_id},
+                                 {",\"account\":", &e.account},
+                                 {",\"error_code\":", &e.error_code},
+                                 {",\"error_message\":", &e.error_message},
+                                 {",\"correlation\":", &e.correlation}}) {
+        batch += name;
+        batch += QuoteOrNull(*value);
+      }
+      batch += ",\"device_ids\":" + e.device_ids_json;
+      batch += ",\"payload\":" + e.payload_json + "}";
+    }
+    batch += "]";
+    Translate("insert events", [&] {
+      for (const auto& row : tx_.exec_params(kInsertEventsSql, batch))
+        ids.at(row[0].as<std::size_t>() - 1) = row[1].as<std::int64_t>();
+    });
+    return ids;
+  }
+
+  void UpdateRequest(const PendingRequestRecord& r) override {
+    Translate("update pending request", [&] {
+      tx_.exec_params(kUpdateRequestSql, r.request_id, r.devices_json, r.state,
+                      r.received_callbacks);
+    });
+  }
+
+  bool InsertRequest(const PendingRequestRecord& r) override {
+    return Translate("insert pending request", [&] {
+      return !tx_.exec_params(kInsertRequestSql, r.request_id, r.account, r.action, r.nbiot,
+                              r.devices_json, r.origin, r.deadline_at, r.expected_callbacks)
+                  .empty();
+    });
+  }
+
+  std::vector<StoredEvent> EventsOfRequest(const std::string& request_id) override {
+    std::vector<StoredEvent> out;
+    Translate("read events of a request", [&] {
+      for (const auto& row : tx_.exec_params(kEventsOfRequestSql, request_id))
+        out.push_back({row[0].as<std::int64_t>(), row[1].as<std::string>(),
+                       row[2].as<std::string>(), row[3].as<std::string>(),
+                       row[4].as<std::string>()});
+    });
+    return out;
+  }
+
+  void MarkMatched(const std::string& request_id) override {
+    Translate("mark events matched", [&] { tx_.exec_params(kMarkMatchedSql, request_id); });
+  }
+
+  void MarkProcessed(const std::vector<InboxRow>& rows) override {
+    if (rows.empty()) return;
+    std::string list = "[";
+    for (const auto& r : rows) list += (list.size() > 1 ? "," : "") + std::to_string(r.id);
+    list += "]";
+    Translate("mark inbox rows processed", [&] { tx_.exec_params(kMarkProcessedSql, list); });
+  }
+
+  void MarkFailed(const InboxRow& row, const std::string& error) override {
+    Translate("mark inbox row failed", [&] {
+      tx_.exec_params(kMarkFailedSql, row.id, row.received_at, error.substr(0, 2000));
+    });
+  }
+
+  void Commit() override {
+    Translate("commit processing", [&] { tx_.commit(); });
+  }
+
+ private:
+  static std::vector<InboxRow> Rows(const pqxx::result& result) {
+    std::vector<InboxRow> out;
+    out.reserve(result.size());
+    for (const auto& row : result)
+      out.push_back({row[0].as<std::int64_t>(), row[1].as<std::string>(),
+                     row[2].as<std::string>(), row[3].as<std::string>()});
+    return out;
+  }
+
+  pqxx::work tx_;
+};
+
+}  // namespace
+
+struct PgProcessingStore::Listener final : pqxx::notification_receiver {
+  Listener(pqxx::connection& conn, bool& flag)
+      : pqxx::notification_receiver(conn, "tscb_inbox"), flag_(flag) {}
+  void operator()(const std::string&, int) override { flag_ = true; }
+  bool& flag_;
+};
+
+PgProcessingStore::PgProcessingStore(std::string connection_string)
+    : connection_string_(std::move(connection_string)) {}
+
+PgProcessingStore::~PgProcessingStore() {
+  listener_.reset();
+  conn_.reset();
+}
+
+pqxx::connection& PgProcessingStore::Connection() {
+  if (!conn_ || !conn_->is_open()) {
+    listener_.reset();
+    conn_ = Connect(connection_string_);
+    Translate("listen for inbox rows",
+              [&] { listener_ = std::make_unique<Listener>(*conn_, notified_); });
+  }
+  return *conn_;
+}
+
+std::unique_ptr<ProcessingBatch> PgProcessingStore::Begin() {
+  try {
+    return Translate("begin processing", [&] { return std::make_unique<PgBatch>(Connection()); });
+  } catch (const StorageError& e) {
+    if (e.ConnectionLost()) {
+      listener_.reset();
+      conn_.reset();
+    }
+    throw;
+  }
+}
+
+bool PgProcessingStore::WaitForInbox(std::chrono::milliseconds timeout) {
+  try {
+    Translate("wait for inbox rows", [&] {
+      notified_ = false;
+      Connection().get_notifs();
+      if (!notified_) {
+        auto us = timeout.count() * 1000;
+        Connection().await_notification(us / 1'000'000, us % 1'000'000);
+      }
+    });
+  } catch (const StorageError& e) {
+    if (e.ConnectionLost()) {
+      listener_.reset();
+      conn_.reset();
+    }
+    throw;
+  }
+  return notified_;
+}
+
+}  // namespace tscb::storage::pg

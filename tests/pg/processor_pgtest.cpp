@@ -1,0 +1,257 @@
+// The processor against a real PostgreSQL: events and device identifiers,
+// two processors on one inbox, a failing row, replay, correlation with
+// pending requests (including requests registered after their callbacks).
+#include "daemon/processor.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "storage/pg/connection.hpp"
+#include "storage/pg/migrator.hpp"
+#include "storage/pg/pg_inbox_store.hpp"
+#include "storage/pg/pg_processing_store.hpp"
+#include "tests/support/test_database.hpp"
+
+namespace tscb::daemon {
+namespace {
+
+using storage::InboxRecord;
+using storage::pg::PgInboxStore;
+using storage::pg::PgProcessingStore;
+using testing::TestDatabase;
+
+std::string CarrierBody(const std::string& request_id, const std::string& iccid,
+                        const std::string& status = "Success") {
+  if (status == "Failed")
+    return R"({"requestId":")" + request_id + R"(","deviceIds":[{"id":")" + iccid +
+           R"(","kind":"ICCID"}],"faultResponse":{"faultcode":"CarrierService.REQUEST_FAILED.DeviceNotFound","faultstring":"x"},"status":"Failed"})";
+  return R"({"requestId":")" + request_id + R"(","deviceIds":[{"id":")" + iccid +
+         R"(","kind":"ICCID"},{"id":"99001390783557)" + iccid.substr(iccid.size() - 1) +
+         R"(","kind":"imei"}],"deviceResponse":{"activateResponse":{"deviceIds":[{"id":"555555)" +
+         iccid.substr(iccid.size() - 4) + R"(","kind":"mdn"}]}},"status":")" + status + R"("})";
+}
+
+class ProcessorPgTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto conn = storage::pg::Connect(db_.ConnectionString());
+    storage::pg::Migrate(*conn);
+  }
+
+  void Store(const std::string& service, const std::string& body, const std::string& key) {
+    PgInboxStore store(db_.ConnectionString());
+    InboxRecord r;
+    r.service = service;
+    r.source_ip = "127.0.0.1";
+    r.dedup_key = key;
+    r.body_json = body;
+    r.attempt = 1;
+    std::vector<InboxRecord> batch{r};
+    store.InsertBatch(batch);
+  }
+
+  Processor MakeProcessor(Processor::ClassifyFn classify = handlers::Classify) {
+    return Processor([this] { return std::make_unique<PgProcessingStore>(db_.ConnectionString()); },
+                     ProcessorOptions{1, 100, std::chrono::milliseconds(100)}, nullptr,
+                     std::move(classify));
+  }
+
+  // Processes until nothing is pending.
+  ProcessResult Drain(Processor& p) {
+    PgProcessingStore store(db_.ConnectionString());
+    ProcessResult total;
+    while (true) {
+      auto r = p.ProcessPending(store);
+      if (r.rows == 0) return total;
+      total.rows += r.rows;
+      total.events += r.events;
+      total.replayed += r.replayed;
+      total.failed += r.failed;
+      total.requests_completed += r.requests_completed;
+    }
+  }
+
+  bool Register(Processor& p, const std::string& id, const std::string& action,
+                const std::string& devices, bool nbiot = false) {
+    PgProcessingStore store(db_.ConnectionString());
+    storage::PendingRequestRecord r;
+    r.request_id = id;
+    r.account = "0000123456-00001";
+    r.action = action;
+    r.nbiot = nbiot;
+    r.devices_json = devices;
+    r.origin = "test";
+    r.deadline_at = "2099-01-01T00:00:00Z";
+    return p.RegisterRequest(store, r);
+  }
+
+  std::string RequestState(const std::string& id) {
+    auto v = db_.Column("SELECT state FROM tscb.pending_requests WHERE request_id = '" + id + "'");
+    return v.empty() ? "" : v[0];
+  }
+
+  TestDatabase db_;
+};
+
+TEST_F(ProcessorPgTest, EveryRowBecomesOneEventWithAllItsDeviceIdentifiers) {
+  Store("CarrierService", CarrierBody("r1", "89148000000800139701"), "k1");
+  Store("NiddService",
+        R"({"requestId":"r2","niddResponse":{"niddMONotificationResponse":{"accountName":"0000123456-00001","message":"QUJD","deviceIds":[{"id":"490154203237518","kind":"IMEI"},{"id":"5555550100","kind":"MDN"}]}}})",
+        "k2");
+  Store("CarrierService", R"({"unexpected": true})", "k3");
+  auto p = MakeProcessor();
+  auto r = Drain(p);
+  EXPECT_EQ(r.rows, 3u);
+  EXPECT_EQ(r.events, 3u);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox WHERE state = 'processed'"), 3);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events"), 3);
+  EXPECT_EQ(db_.Column("SELECT kind FROM tscb.events ORDER BY inbox_id"),
+            (std::vector<std::string>{"provisioning.activate", "nidd.mo", "provisioning.result"}));
+  // The activation names its device by iccid, imei and the new mdn; one
+  // lookup by any of them finds the event.
+  for (const char* q : {"kind = 'iccid' AND id = '89148000000800139701'",
+                        "kind = 'imei' AND id = '990013907835571'", "kind = 'mdn' AND id = '5555559701'"})
+    EXPECT_EQ(db_.Scalar(std::string("SELECT count(DISTINCT event_id) FROM tscb.event_devices WHERE ") + q), 1)
+        << q;
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events WHERE kind = 'nidd.mo' AND account = "
+                       "'0000123456-00001' AND device_kind = 'imei'"),
+            1);
+  // No request is pending for them: unmatched, kept.
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events WHERE correlation = 'unmatched'"), 2);
+}
+
+TEST_F(ProcessorPgTest, TwoProcessorsOnOneInboxNeverTakeTheSameRow) {
+  PgInboxStore inbox(db_.ConnectionString());
+  std::vector<InboxRecord> batch;
+  for (int i = 0; i < 2000; ++i) {
+    InboxRecord r;
+    r.service = "CarrierService";
+    r.source_ip = "127.0.0.1";
+    r.dedup_key = "key-" + std::to_string(i);
+    r.body_json = CarrierBody("req-" + std::to_string(i), "8914800000080" + std::to_string(1000000 + i));
+    r.attempt = 1;
+    batch.push_back(r);
+    if (batch.size() == 500) {
+      inbox.InsertBatch(batch);
+      batch.clear();
+    }
+  }
+  auto a = MakeProcessor();
+  auto b = MakeProcessor();
+  std::atomic<std::size_t> rows_a{0}, rows_b{0};
+  std::thread ta([&] { rows_a = Drain(a).rows; });
+  std::thread tb([&] { rows_b = Drain(b).rows; });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(rows_a + rows_b, 2000u);
+  EXPECT_GT(rows_a.load(), 0u);
+  EXPECT_GT(rows_b.load(), 0u);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events"), 2000);
+  EXPECT_EQ(db_.Scalar("SELECT count(DISTINCT inbox_id) FROM tscb.events"), 2000);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox WHERE state <> 'processed'"), 0);
+}
+
+TEST_F(ProcessorPgTest, ARowThatThrowsIsMarkedFailedAndTheOthersGoOn) {
+  for (int i = 0; i < 5; ++i)
+    Store("CarrierService", CarrierBody("r" + std::to_string(i), "8914800000080013970" + std::to_string(i)),
+          "k" + std::to_string(i));
+  auto p = MakeProcessor([](std::string_view service, const boost::json::object& body) {
+    if (body.at("requestId") == "r2") throw std::runtime_error("classifier exploded on r2");
+    return handlers::Classify(service, body);
+  });
+  auto r = Drain(p);
+  EXPECT_EQ(r.failed, 1u);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox WHERE state = 'processed'"), 4);
+  EXPECT_EQ(db_.Column("SELECT error FROM tscb.inbox WHERE state = 'failed'"),
+            (std::vector<std::string>{"classifier exploded on r2"}));
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events"), 4);
+}
+
+TEST_F(ProcessorPgTest, ReplayingProcessedRowsAddsNothing) {
+  Store("CarrierService", CarrierBody("r1", "89148000000800139701"), "k1");
+  Store("SMSDeliveryConfirmation",
+        R"({"requestId":"r9","deviceIds":[{"id":"1","kind":"mdn"}],"smsDeliveryResponse":{"status":"Delivered"}})",
+        "k2");
+  auto p = MakeProcessor();
+  ASSERT_TRUE(Register(p, "r1", "activate", R"([[{"id":"89148000000800139701","kind":"iccid"}]])"));
+  Drain(p);
+  EXPECT_EQ(RequestState("r1"), "succeeded");
+  auto ids = db_.Column("SELECT id FROM tscb.inbox ORDER BY id");
+  PgProcessingStore store(db_.ConnectionString());
+  auto again = p.ProcessIds(store, {std::stoll(ids[0]), std::stoll(ids[1])});
+  EXPECT_EQ(again.rows, 2u);
+  EXPECT_EQ(again.events, 0u);
+  EXPECT_EQ(again.replayed, 2u);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events"), 2);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.event_devices"), 4);  // 3 ids + 1
+  EXPECT_EQ(db_.Scalar("SELECT received_callbacks FROM tscb.pending_requests"), 1);
+}
+
+TEST_F(ProcessorPgTest, RequestsEndSucceededPartialOrFailedPerDevice) {
+  auto p = MakeProcessor();
+  ASSERT_TRUE(Register(p, "ok", "activate",
+                       R"([[{"id":"89148000000800139701","kind":"ICCID"}],[{"id":"89148000000800139702","kind":"iccid"}]])"));
+  ASSERT_TRUE(Register(p, "mixed", "suspend",
+                       R"([[{"id":"89148000000800139703","kind":"iccid"}],[{"id":"89148000000800139704","kind":"iccid"}]])"));
+  ASSERT_FALSE(Register(p, "ok", "activate", "[]"));  // known id
+  Store("CarrierService", CarrierBody("ok", "89148000000800139701"), "k1");
+  Store("CarrierService", CarrierBody("mixed", "89148000000800139703"), "k3");
+  Store("CarrierService", CarrierBody("mixed", "89148000000800139704", "Failed"), "k4");
+  Drain(p);
+  EXPECT_EQ(RequestState("ok"), "pending");  // one device still to come
+  EXPECT_EQ(RequestState("mixed"), "partial");
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.pending_requests WHERE request_id = 'mixed' AND "
+                       "completed_at IS NOT NULL AND devices->1->>'state' = 'failed' AND "
+                       "devices->1->>'error' = 'CarrierService.REQUEST_FAILED.DeviceNotFound'"),
+            1);
+  Store("CarrierService", CarrierBody("ok", "89148000000800139702"), "k2");
+  Drain(p);
+  EXPECT_EQ(RequestState("ok"), "succeeded");
+  EXPECT_EQ(db_.Scalar("SELECT received_callbacks FROM tscb.pending_requests WHERE request_id = 'ok'"), 2);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events WHERE correlation = 'matched'"), 4);
+}
+
+TEST_F(ProcessorPgTest, NbIotActivationWaitsForTheNiddConfiguration) {
+  auto p = MakeProcessor();
+  ASSERT_TRUE(Register(p, "nb", "activate", R"([[{"id":"89148000000800139701","kind":"iccid"}]])", true));
+  Store("CarrierService", CarrierBody("nb", "89148000000800139701"), "k1");
+  Drain(p);
+  EXPECT_EQ(RequestState("nb"), "pending");
+  Store("NiddService",
+        R"({"requestId":"nb","niddResponse":{"niddConfigResponse":{"deviceIds":[{"id":"89148000000800139701","kind":"ICCID"}]}},"status":"ConfigCreated"})",
+        "k2");
+  Drain(p);
+  EXPECT_EQ(RequestState("nb"), "succeeded");
+}
+
+TEST_F(ProcessorPgTest, ACallbackThatCameBeforeItsRequestIsMatchedWhenTheRequestArrives) {
+  auto p = MakeProcessor();
+  Store("CarrierService", CarrierBody("early", "89148000000800139701"), "k1");
+  Drain(p);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events WHERE correlation = 'unmatched'"), 1);
+  ASSERT_TRUE(Register(p, "early", "activate", R"([[{"id":"89148000000800139701","kind":"iccid"}]])"));
+  EXPECT_EQ(RequestState("early"), "succeeded");
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events WHERE correlation = 'matched'"), 1);
+}
+
+TEST_F(ProcessorPgTest, TheWorkerThreadWakesOnNewInboxRows) {
+  Processor p([this] { return std::make_unique<PgProcessingStore>(db_.ConnectionString()); },
+              ProcessorOptions{1, 100, std::chrono::milliseconds(30'000)}, nullptr);
+  p.Start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // asleep on LISTEN now
+  auto start = std::chrono::steady_clock::now();
+  Store("CarrierService", CarrierBody("r1", "89148000000800139701"), "k1");
+  while (db_.Scalar("SELECT count(*) FROM tscb.events") == 0 &&
+         std::chrono::steady_clock::now() - start < std::chrono::seconds(10))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto waited = std::chrono::steady_clock::now() - start;
+  p.Stop();
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events"), 1);
+  // Far sooner than the 30 s poll: the NOTIFY woke it.
+  EXPECT_LT(waited, std::chrono::seconds(5));
+}
+
+}  // namespace
+}  // namespace tscb::daemon
