@@ -78,6 +78,33 @@ struct InboxConfig {
 struct AdminConfig {
   std::string address = "127.0.0.1";
   std::uint16_t port = 9090;
+  Secret api_token;  // bearer token for the operator API (/v1/...); empty = API off
+};
+
+// The processor (inbox -> events -> pending requests).
+struct ProcessingConfig {
+  int workers = 1;                                  // threads, each with its own connection
+  std::size_t batch_max = 500;                      // inbox rows per transaction
+  Duration poll_interval{std::chrono::seconds(1)};  // besides LISTEN/NOTIFY
+};
+
+// Pending asynchronous requests and their recovery (spec 5).
+struct RequestsConfig {
+  // ThingSpace resends for about 15 minutes (4 attempts, 5 minutes apart);
+  // a request still pending after this is reconciled.
+  Duration default_deadline{std::chrono::minutes(20)};
+  std::vector<std::pair<std::string, Duration>> deadlines;  // per action
+  Duration reconcile_interval{std::chrono::minutes(1)};
+  Duration DeadlineFor(const std::string& action) const {
+    for (const auto& [name, d] : deadlines)
+      if (name == action) return d;
+    return default_deadline;
+  }
+};
+
+struct RetentionConfig {
+  int months = 13;  // monthly partitions older than this are dropped
+  Duration check_interval{std::chrono::hours(24)};
 };
 
 // Limits for the ThingSpace calls whose path (under the M2M base URL, without
@@ -135,6 +162,9 @@ struct Config {
   AdminConfig admin;
   ThingSpaceConfig thingspace;
   RegistrationConfig registration;
+  ProcessingConfig processing;
+  RequestsConfig requests;
+  RetentionConfig retention;
   Duration shutdown_grace{std::chrono::seconds(10)};
 };
 

@@ -274,7 +274,40 @@ LoadResult LoadConfigText(const std::string& text, const std::string& name,
   if (!ParseIp(config.admin.address))
     errors.Add(admin.Child("address"), "admin.address", "expected an IP address such as 127.0.0.1");
   admin.Read("port", config.admin.port);
+  admin.Read("api_token", config.admin.api_token);
   admin.Finish();
+
+  MapReader processing = top.Map("processing");
+  processing.Read("workers", config.processing.workers, 0, 64);
+  processing.Read("batch_max", config.processing.batch_max, 1, 10'000);
+  processing.Read("poll_interval", config.processing.poll_interval, milliseconds(10), minutes(10));
+  processing.Finish();
+
+  MapReader requests = top.Map("requests");
+  requests.Read("default_deadline", config.requests.default_deadline, seconds(1), hours(24 * 30));
+  requests.Read("reconcile_interval", config.requests.reconcile_interval, milliseconds(100),
+                hours(1));
+  YAML::Node deadlines = requests.Child("deadlines");
+  if (deadlines.IsDefined() && !deadlines.IsNull()) {
+    if (!deadlines.IsMap()) {
+      errors.Add(deadlines, "requests.deadlines", "expected a mapping of action to duration");
+    } else {
+      MapReader per(deadlines, "requests.deadlines", ctx);
+      for (const auto& item : deadlines) {
+        std::string action = item.first.as<std::string>();
+        config::Duration d = config.requests.default_deadline;
+        per.Read(action.c_str(), d, seconds(1), hours(24 * 30));
+        config.requests.deadlines.emplace_back(action, d);
+      }
+      per.Finish();
+    }
+  }
+  requests.Finish();
+
+  MapReader retention = top.Map("retention");
+  retention.Read("months", config.retention.months, 1, 1200);
+  retention.Read("check_interval", config.retention.check_interval, seconds(1), hours(24 * 7));
+  retention.Finish();
 
   ReadThingSpace(top, config.thingspace);
   ReadRegistration(top, config, config.registration);

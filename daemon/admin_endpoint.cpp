@@ -4,7 +4,7 @@
 
 namespace tscb::daemon {
 namespace {
-enum Route : std::size_t { kHealthz, kReadyz, kMetrics };
+enum Route : std::size_t { kHealthz, kReadyz, kMetrics, kOperator };
 }
 
 std::optional<Response> AdminEndpoint::OnHeader(const http::request_header<>& header,
@@ -17,7 +17,10 @@ std::optional<Response> AdminEndpoint::OnHeader(const http::request_header<>& he
     ctx.route = kReadyz;
   else if (target == "/metrics")
     ctx.route = kMetrics;
-  else
+  else if (api_ && OperatorApi::Owns(target)) {
+    ctx.route = kOperator;
+    return std::nullopt;  // the API checks methods and its token itself
+  } else
     return MakeError(http::status::not_found, header.version(), "not found");
   if (header.method() != http::verb::get) {
     auto res = MakeError(http::status::method_not_allowed, header.version(), "use GET");
@@ -29,6 +32,7 @@ std::optional<Response> AdminEndpoint::OnHeader(const http::request_header<>& he
 
 asio::awaitable<Response> AdminEndpoint::OnRequest(Request& request, RequestContext& ctx) {
   unsigned version = request.version();
+  if (ctx.route == kOperator) co_return co_await api_->Handle(request);
   if (ctx.route == kHealthz)
     co_return MakeJsonResponse(http::status::ok, version, R"({"status":"alive"})");
   if (ctx.route == kMetrics) {

@@ -8,6 +8,7 @@
 #include "daemon/health.hpp"
 #include "daemon/http_server.hpp"
 #include "daemon/metrics.hpp"
+#include "daemon/operator_api.hpp"
 
 namespace tscb::daemon {
 
@@ -25,9 +26,12 @@ class AdminEndpoint final : public HttpHandler {
   // ready. Set before the listener starts.
   using ReadinessPart = std::function<bool(boost::json::object&)>;
   void AddReadinessPart(ReadinessPart part) { parts_.push_back(std::move(part)); }
+  // Routes /v1/... to the operator API (set before the listener starts).
+  void SetOperatorApi(OperatorApi* api) { api_ = api; }
 
  private:
   std::vector<ReadinessPart> parts_;
+  OperatorApi* api_ = nullptr;
   const Health& health_;
   const Metrics& metrics_;
 };

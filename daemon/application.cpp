@@ -14,12 +14,15 @@
 #include "daemon/http_server.hpp"
 #include "daemon/inbox_writer.hpp"
 #include "daemon/metrics.hpp"
+#include "daemon/operator_api.hpp"
+#include "daemon/processor.hpp"
 #include "daemon/thingspace_worker.hpp"
 #include "daemon/tls_context.hpp"
 #include "storage/inbox.hpp"
 #include "storage/pg/connection.hpp"
 #include "storage/pg/migrator.hpp"
 #include "storage/pg/pg_inbox_store.hpp"
+#include "storage/pg/pg_processing_store.hpp"
 
 namespace tscb::daemon {
 namespace {
@@ -86,8 +89,16 @@ int RunDaemon(const config::Config& config) {
   threads = std::max(threads, 1);
   asio::io_context ioc(threads);
 
+  Processor processor(
+      [db_conn] { return std::make_unique<storage::pg::PgProcessingStore>(db_conn); },
+      ProcessorOptions{config.processing.workers, config.processing.batch_max,
+                       config.processing.poll_interval},
+      &metrics);
+  OperatorApi operator_api(config, processor);
+
   CallbackEndpoint callbacks(config, writer, metrics);
   AdminEndpoint admin(health, metrics);
+  admin.SetOperatorApi(&operator_api);
   std::unique_ptr<ThingSpaceWorker> thingspace;
   if (config.thingspace.enabled) {
     try {
@@ -121,6 +132,9 @@ int RunDaemon(const config::Config& config) {
   health.ProbeNow();
   health.Start();
   writer.Start();
+  processor.Start();
+  if (config.processing.workers == 0)
+    spdlog::warn("processing.workers is 0: this daemon stores callbacks but does not process them");
   callback_server.Start();
   admin_server.Start();
   // Registration only once the listener accepts: callbacks may follow at once.
@@ -180,6 +194,7 @@ int RunDaemon(const config::Config& config) {
 
   if (thingspace) thingspace->Stop(std::chrono::seconds(5));
   writer.Stop();
+  processor.Stop();
   health.Stop();
   auto stats = writer.GetStats();
   spdlog::info("stopped: {} callback(s) stored in {} batch(es)", stats.records, stats.batches);

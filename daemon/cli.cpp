@@ -5,11 +5,14 @@
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "config/loader.hpp"
 #include "daemon/application.hpp"
+#include "daemon/cli_data.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/registration_manager.hpp"
 #include "daemon/thingspace_client.hpp"
@@ -31,6 +34,11 @@ constexpr const char* kUsage =
     "  register       make every configured service point at registration.public_url;\n"
     "                 with --dry-run, only print the plan (keep, register, replace)\n"
     "  deregister SERVICE   remove one service's callback registration\n"
+    "  pending add JSON|-   register a pending request sent by another system\n"
+    "                 (the body of POST /v1/requests); its callbacks are then matched\n"
+    "  pending show REQUEST_ID   print one pending request\n"
+    "  replay         re-process inbox rows: --ids 1,2,3 or --state S / --since T /\n"
+    "                 --until T; never creates a second event for a row\n"
     "\n"
     "options:\n"
     "  -c, --config FILE   configuration file (default /etc/ts-callbackd/config.yaml)\n"
@@ -136,6 +144,9 @@ int Main(int argc, char** argv) {
   bool command_seen = false;
   bool dry_run = false;
   std::vector<std::string> operands;
+  std::map<std::string, std::string> options;
+  static const std::set<std::string> kValueOptions = {"--ids", "--state", "--since", "--until",
+                                                      "--format"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "-h" || arg == "--help") {
@@ -156,6 +167,12 @@ int Main(int argc, char** argv) {
       config_path = arg.substr(9);
     } else if (arg == "--dry-run") {
       dry_run = true;
+    } else if (kValueOptions.count(arg)) {
+      if (i + 1 >= argc) {
+        std::cerr << "ts-callbackd: " << arg << " needs a value\n" << kUsage;
+        return 2;
+      }
+      options[arg.substr(2)] = argv[++i];
     } else if (!command_seen && !arg.empty() && arg[0] != '-') {
       command = arg;
       command_seen = true;
@@ -165,6 +182,11 @@ int Main(int argc, char** argv) {
       std::cerr << "ts-callbackd: unexpected argument '" << arg << "'\n" << kUsage;
       return 2;
     }
+  }
+  if (IsDataCommand(command)) {
+    auto config = LoadOrReport(config_path);
+    if (!config) return 2;
+    return RunDataCommand({command, operands, options, dry_run}, *config);
   }
   if (command != "run" && command != "check-config" && command != "migrate" &&
       command != "register" && command != "deregister") {

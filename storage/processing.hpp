@@ -71,6 +71,15 @@ class ProcessingBatch {
   // Events carrying this request id, oldest first, and marking them matched.
   virtual std::vector<StoredEvent> EventsOfRequest(const std::string& request_id) = 0;
   virtual void MarkMatched(const std::string& request_id) = 0;
+  // The request as JSON (requestId, account, action, nbiot, devices, origin,
+  // state, submittedAt, deadlineAt, completedAt, expectedCallbacks,
+  // receivedCallbacks), or nullopt.
+  virtual std::optional<std::string> RequestJson(const std::string& request_id) = 0;
+  // Inbox row ids for replay, oldest first: `state` ("" = any), received in
+  // [since, until) ("" = open), at most `limit`.
+  virtual std::vector<std::int64_t> SelectInboxIds(const std::string& state,
+                                                   const std::string& since,
+                                                   const std::string& until, std::size_t limit) = 0;
   virtual void MarkProcessed(const std::vector<InboxRow>& rows) = 0;
   virtual void MarkFailed(const InboxRow& row, const std::string& error) = 0;
   virtual void Commit() = 0;

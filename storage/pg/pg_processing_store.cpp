@@ -64,6 +64,14 @@ FROM tscb.events WHERE request_id = $1 AND kind <> 'request.timeout'
 ORDER BY id
 )sql";
 
+constexpr const char* kRequestJsonSql = R"sql(
+SELECT json_build_object('requestId', request_id, 'account', account, 'action', action,
+       'nbiot', nbiot, 'devices', devices, 'origin', origin, 'state', state,
+       'submittedAt', submitted_at, 'deadlineAt', deadline_at, 'completedAt', completed_at,
+       'expectedCallbacks', expected_callbacks, 'receivedCallbacks', received_callbacks)::text
+FROM tscb.pending_requests WHERE request_id = $1
+)sql";
+
 constexpr const char* kMarkMatchedSql = R"sql(
 UPDATE tscb.events SET correlation = 'matched' WHERE request_id = $1 AND correlation = 'unmatched'
 )sql";
@@ -229,6 +237,28 @@ class PgBatch final : public ProcessingBatch {
     Translate("mark events matched", [&] { tx_.exec_params(kMarkMatchedSql, request_id); });
   }
 
+  std::optional<std::string> RequestJson(const std::string& request_id) override {
+    return Translate("read pending request", [&]() -> std::optional<std::string> {
+      auto rows = tx_.exec_params(kRequestJsonSql, request_id);
+      if (rows.empty()) return std::nullopt;
+      return rows[0][0].as<std::string>();
+    });
+  }
+
+  std::vector<std::int64_t> SelectInboxIds(const std::string& state, const std::string& since,
+                                           const std::string& until, std::size_t limit) override {
+    std::vector<std::int64_t> out;
+    Translate("select inbox rows", [&] {
+      auto rows = tx_.exec_params(
+          "SELECT id FROM tscb.inbox WHERE ($1 = '' OR state = $1) "
+          "AND ($2 = '' OR received_at >= $2::timestamptz) "
+          "AND ($3 = '' OR received_at < $3::timestamptz) ORDER BY id LIMIT $4",
+          state, since, until, static_cast<long>(limit));
+      for (const auto& row : rows) out.push_back(row[0].as<std::int64_t>());
+    });
+    return out;
+  }
+
   void MarkProcessed(const std::vector<InboxRow>& rows) override {
     if (rows.empty()) return;
     std::string list = "[";
@@ -252,8 +282,8 @@ class PgBatch final : public ProcessingBatch {
     std::vector<InboxRow> out;
     out.reserve(result.size());
     for (const auto& row : result)
-      out.push_back({row[0].as<std::int64_t>(), row[1].as<std::string>(),
-                     row[2].as<std::string>(), row[3].as<std::string>()});
+      out.push_back({row[0].as<std::int64_t>(), row[1].as<std::string>(), row[2].as<std::string>(),
+                     row[3].as<std::string>()});
     return out;
   }
 

@@ -73,6 +73,7 @@ struct DaemonOptions {
   bool tls = true;
   int listener_port = 0;
   std::string extra_yaml;  // appended: thingspace and registration sections
+  std::string api_token;   // admin.api_token (from a secret file) when set
 };
 
 class DaemonTest : public ::testing::Test {
@@ -108,7 +109,11 @@ class DaemonTest : public ::testing::Test {
         << " } }\n";
     }
     y << "inbox: { linger: " << o.linger << " }\n"
-      << "admin: { address: 127.0.0.1, port: 0 }\n"
+      << "admin: { address: 127.0.0.1, port: 0"
+      << (o.api_token.empty()
+              ? std::string()
+              : ", api_token: { file: " + dir_.Write("secrets/api-token", o.api_token) + " }")
+      << " }\n"
       << "shutdown: { grace_period: " << o.grace_period << " }\n"
       << o.extra_yaml;
     return y.str();

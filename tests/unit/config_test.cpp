@@ -56,6 +56,7 @@ TEST(ConfigTest, ExampleYamlLoadsWithEveryKeyAndItsSecrets) {
   auto r = LoadConfigFile((dir / "config.yaml").string(),
                           FakeEnv({{"TSCB_DB_PASSWORD", "db"},
                                    {"TSCB_TS_APP_KEY", "key"},
+                                   {"TSCB_ADMIN_TOKEN", "admin-token"},
                                    {"TSCB_TS_APP_SECRET", "secret"},
                                    {"TSCB_CARRIER_PASSWORD", "carrier-secret"},
                                    {"TSCB_NIDD_PASSWORD", "nidd-secret"}}));
@@ -81,6 +82,11 @@ TEST(ConfigTest, ExampleYamlLoadsWithEveryKeyAndItsSecrets) {
   EXPECT_TRUE(c.registration.enabled);
   EXPECT_EQ(c.registration.public_url, "https://cb.example.com:443/callbacks");
   EXPECT_EQ(c.registration.interval, std::chrono::minutes(15));
+  EXPECT_EQ(c.admin.api_token.Reveal(), "admin-token");
+  EXPECT_EQ(c.processing.batch_max, 500u);
+  EXPECT_EQ(c.requests.DeadlineFor("activate"), std::chrono::minutes(30));
+  EXPECT_EQ(c.requests.DeadlineFor("suspend"), std::chrono::minutes(20));
+  EXPECT_EQ(c.retention.months, 13);
 }
 
 constexpr const char* kThingSpace =
