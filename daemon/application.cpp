@@ -16,6 +16,7 @@
 #include "daemon/metrics.hpp"
 #include "daemon/operator_api.hpp"
 #include "daemon/processor.hpp"
+#include "daemon/reconciler.hpp"
 #include "daemon/thingspace_worker.hpp"
 #include "daemon/tls_context.hpp"
 #include "storage/inbox.hpp"
@@ -95,6 +96,13 @@ int RunDaemon(const config::Config& config) {
                        config.processing.poll_interval},
       &metrics);
   OperatorApi operator_api(config, processor);
+  Reconciler reconciler(
+      config, [db_conn] { return std::make_unique<storage::pg::PgProcessingStore>(db_conn); },
+      &metrics);
+  // Without a ThingSpace client the reconciler only times requests out, on a
+  // thread of its own.
+  asio::io_context reconcile_ioc(1);
+  std::thread reconcile_thread;
 
   CallbackEndpoint callbacks(config, writer, metrics);
   AdminEndpoint admin(health, metrics);
@@ -138,7 +146,12 @@ int RunDaemon(const config::Config& config) {
   callback_server.Start();
   admin_server.Start();
   // Registration only once the listener accepts: callbacks may follow at once.
-  if (thingspace) thingspace->Start();
+  if (thingspace) {
+    thingspace->Start(&reconciler);
+  } else {
+    asio::co_spawn(reconcile_ioc, reconciler.Run(nullptr), asio::detached);
+    reconcile_thread = std::thread([&] { reconcile_ioc.run(); });
+  }
 
   asio::steady_timer grace(ioc);
   asio::signal_set stop_signals(ioc, SIGTERM, SIGINT);
@@ -193,6 +206,10 @@ int RunDaemon(const config::Config& config) {
   for (auto& t : pool) t.join();
 
   if (thingspace) thingspace->Stop(std::chrono::seconds(5));
+  if (reconcile_thread.joinable()) {
+    reconciler.Stop();
+    reconcile_thread.join();
+  }
   writer.Stop();
   processor.Stop();
   health.Stop();

@@ -130,10 +130,16 @@ Metrics::Metrics(const std::vector<std::string>& services)
                             "Callback registrations by service and action (kept, registered, "
                             "drift_repaired, foreign, failed)")
                         .Register(*registry_);
-  events_ = &prometheus::BuildCounter()
-                  .Name("tscb_events_total")
-                  .Help("Events written by the processor, by kind (kind=\"unknown\": shapes not recognised)")
-                  .Register(*registry_);
+  events_ =
+      &prometheus::BuildCounter()
+           .Name("tscb_events_total")
+           .Help(
+               "Events written by the processor, by kind (kind=\"unknown\": shapes not recognised)")
+           .Register(*registry_);
+  reconciled_ = &prometheus::BuildCounter()
+                     .Name("tscb_requests_reconciled_total")
+                     .Help("Overdue pending requests handled by the reconciler, by verdict")
+                     .Register(*registry_);
   processed_ = &prometheus::BuildCounter()
                     .Name("tscb_inbox_processed_total")
                     .Help("Inbox rows the processor handled")

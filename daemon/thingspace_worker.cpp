@@ -35,7 +35,9 @@ ThingSpaceWorker::~ThingSpaceWorker() {
   if (thread_.joinable()) Stop(std::chrono::seconds(1));
 }
 
-void ThingSpaceWorker::Start() {
+void ThingSpaceWorker::Start(Reconciler* reconciler) {
+  reconciler_ = reconciler;
+  if (reconciler_) asio::co_spawn(ioc_, reconciler_->Run(&client_), asio::detached);
   if (registration_) {
     asio::co_spawn(ioc_, registration_->Run(), asio::detached);
   } else {
@@ -48,6 +50,7 @@ void ThingSpaceWorker::Start() {
 }
 
 asio::awaitable<void> ThingSpaceWorker::GoodBye() {
+  if (reconciler_) reconciler_->Stop();
   client_.Shutdown();  // a retry waiting for its backoff gives up now
   if (registration_) {
     registration_->Stop();

@@ -11,6 +11,7 @@
 #include "config/config.hpp"
 #include "daemon/admin_endpoint.hpp"
 #include "daemon/metrics.hpp"
+#include "daemon/reconciler.hpp"
 #include "daemon/registration_manager.hpp"
 #include "daemon/thingspace_client.hpp"
 
@@ -21,7 +22,8 @@ class ThingSpaceWorker {
   ThingSpaceWorker(const config::Config& config, Metrics* metrics);
   ~ThingSpaceWorker();
 
-  void Start();
+  // `reconciler` (may be null) runs on this worker's thread with its client.
+  void Start(Reconciler* reconciler = nullptr);
   // Blocks up to `timeout` for the goodbye calls, then stops regardless.
   void Stop(std::chrono::milliseconds timeout);
 
@@ -37,6 +39,7 @@ class ThingSpaceWorker {
   std::unique_ptr<Guard> guard_;  // keeps run() going between checks
   ThingSpaceClient client_;
   std::unique_ptr<RegistrationManager> registration_;
+  Reconciler* reconciler_ = nullptr;
   std::thread thread_;
   std::atomic<bool> done_{false};
 };

@@ -41,6 +41,8 @@ struct PendingRequestRecord {
   int received_callbacks = 0;
   std::string submitted_at, deadline_at;  // timestamptz text
   std::string completed_at;               // "" while pending
+  double overdue_seconds = 0;             // past deadline_at, when claimed by ClaimOverdue
+  std::string status_answer;              // the reconciler's last request-status answer
 };
 
 // An event already stored, as correlation needs it.
@@ -75,6 +77,13 @@ class ProcessingBatch {
   // state, submittedAt, deadlineAt, completedAt, expectedCallbacks,
   // receivedCallbacks), or nullopt.
   virtual std::optional<std::string> RequestJson(const std::string& request_id) = 0;
+  // Pending requests past their deadline and not checked for `recheck_after`,
+  // stamped as checked now (so other daemons skip them), at most `limit`.
+  virtual std::vector<PendingRequestRecord> ClaimOverdue(
+      std::size_t limit, std::chrono::milliseconds recheck_after) = 0;
+  // Records the reconciler's verdict: state (pending keeps it open), answer,
+  // device progress.
+  virtual void ConcludeRequest(const PendingRequestRecord& request) = 0;
   // Inbox row ids for replay, oldest first: `state` ("" = any), received in
   // [since, until) ("" = open), at most `limit`.
   virtual std::vector<std::int64_t> SelectInboxIds(const std::string& state,

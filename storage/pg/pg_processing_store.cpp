@@ -72,6 +72,26 @@ SELECT json_build_object('requestId', request_id, 'account', account, 'action', 
 FROM tscb.pending_requests WHERE request_id = $1
 )sql";
 
+constexpr const char* kClaimOverdueSql = R"sql(
+UPDATE tscb.pending_requests p SET status_checked_at = now()
+FROM (SELECT request_id FROM tscb.pending_requests
+      WHERE state = 'pending' AND deadline_at <= now()
+        AND (status_checked_at IS NULL OR status_checked_at <= now() - make_interval(secs => $2))
+      ORDER BY deadline_at LIMIT $1
+      FOR UPDATE SKIP LOCKED) due
+WHERE p.request_id = due.request_id
+RETURNING p.request_id, p.account, p.action, p.nbiot, p.devices::text, p.origin, p.state,
+          p.expected_callbacks, p.received_callbacks, p.submitted_at::text, p.deadline_at::text,
+          extract(epoch FROM now() - p.deadline_at)::float8
+)sql";
+
+constexpr const char* kConcludeRequestSql = R"sql(
+UPDATE tscb.pending_requests
+SET state = $2, devices = $3::jsonb, status_answer = $4,
+    completed_at = CASE WHEN $2 = 'pending' THEN NULL ELSE now() END
+WHERE request_id = $1 AND state = 'pending'
+)sql";
+
 constexpr const char* kMarkMatchedSql = R"sql(
 UPDATE tscb.events SET correlation = 'matched' WHERE request_id = $1 AND correlation = 'unmatched'
 )sql";
@@ -257,6 +277,37 @@ class PgBatch final : public ProcessingBatch {
       for (const auto& row : rows) out.push_back(row[0].as<std::int64_t>());
     });
     return out;
+  }
+
+  std::vector<PendingRequestRecord> ClaimOverdue(std::size_t limit,
+                                                 std::chrono::milliseconds recheck_after) override {
+    std::vector<PendingRequestRecord> out;
+    Translate("claim overdue requests", [&] {
+      for (const auto& row : tx_.exec_params(kClaimOverdueSql, static_cast<long>(limit),
+                                             recheck_after.count() / 1000.0)) {
+        PendingRequestRecord r;
+        r.request_id = row[0].as<std::string>();
+        r.account = row[1].as<std::string>();
+        r.action = row[2].as<std::string>();
+        r.nbiot = row[3].as<bool>();
+        r.devices_json = row[4].as<std::string>();
+        r.origin = row[5].as<std::string>();
+        r.state = row[6].as<std::string>();
+        r.expected_callbacks = row[7].as<int>();
+        r.received_callbacks = row[8].as<int>();
+        r.submitted_at = row[9].as<std::string>();
+        r.deadline_at = row[10].as<std::string>();
+        r.overdue_seconds = row[11].as<double>();
+        out.push_back(std::move(r));
+      }
+    });
+    return out;
+  }
+
+  void ConcludeRequest(const PendingRequestRecord& r) override {
+    Translate("conclude request", [&] {
+      tx_.exec_params(kConcludeRequestSql, r.request_id, r.state, r.devices_json, r.status_answer);
+    });
   }
 
   void MarkProcessed(const std::vector<InboxRow>& rows) override {

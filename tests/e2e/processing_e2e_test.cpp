@@ -14,7 +14,9 @@ class ProcessingTest : public ThingSpaceTest {
     StartSim(faults);
     DaemonOptions o = Options();
     o.api_token = kToken;
-    o.extra_yaml += "processing: { workers: 2, poll_interval: 200ms }\n";
+    o.extra_yaml +=
+        "processing: { workers: 2, poll_interval: 200ms }\n"
+        "requests: { reconcile_interval: 200ms }\n";
     StartDaemon(o);
     ASSERT_TRUE(WaitFor([&] { return AllRegistered(); })) << daemon_->Log();
   }
@@ -153,6 +155,53 @@ TEST_F(ProcessingTest, ResendsAndDuplicatesGiveOneEventEach) {
   ASSERT_TRUE(WaitFor([&] { return State(id) == "succeeded"; })) << json::serialize(Request(id));
   EXPECT_EQ(Events(), 10);
   EXPECT_EQ(Request(id).at("receivedCallbacks").as_int64(), 10);
+}
+
+TEST_F(ProcessingTest, ADroppedCallbackIsRecoveredThroughTheStatusEndpoint) {
+  Start(R"({"drop_rate": 1.0})");
+  json::array one = Devices(1);
+  json::object request{{"accountName", kAccount}, {"servicePlan", "M2M5GB"}, {"devices", one}};
+  auto id = S(SimPost("/_sim/trigger",
+                      json::object{{"path", "/devices/actions/activate"}, {"request", request}})
+                  .at("requestId"));
+  ASSERT_EQ(Api("POST", "/v1/requests",
+                json::serialize(json::object{
+                    {"requestId", id}, {"action", "activate"}, {"devices", one}, {"deadline", 1}}))
+                .status,
+            201);
+  ASSERT_TRUE(WaitFor([&] { return State(id) == "succeeded"; }))
+      << json::serialize(Request(id)) << daemon_->Log();
+  EXPECT_EQ(Request(id).at("receivedCallbacks").as_int64(), 0);  // the callback never came
+  EXPECT_EQ(Count("GET", "/accounts/" + std::string(kAccount) + "/requests/" + id + "/status"), 1);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events WHERE kind = 'request.status' AND "
+                       "status = 'succeeded' AND request_id = '" +
+                       id + "'"),
+            1);
+}
+
+TEST_F(ProcessingTest, ARequestPastItsDeadlineWithoutAStatusEndpointTimesOut) {
+  Start(R"({"drop_rate": 1.0})");
+  auto devices = Devices(2);
+  json::object request{{"accountName", kAccount}, {"devices", devices}};
+  auto id = S(SimPost("/_sim/trigger",
+                      json::object{{"path", "/devices/actions/suspend"}, {"request", request}})
+                  .at("requestId"));
+  ASSERT_EQ(
+      Api("POST", "/v1/requests",
+          json::serialize(json::object{
+              {"requestId", id}, {"action", "suspend"}, {"devices", devices}, {"deadline", "1s"}}))
+          .status,
+      201);
+  ASSERT_TRUE(WaitFor([&] { return State(id) == "timed_out"; })) << json::serialize(Request(id));
+  // Two devices: the v1 status endpoint cannot answer, so it was not asked.
+  EXPECT_EQ(Count("GET", "/requests/"), 0);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events WHERE kind = 'request.timeout' AND "
+                       "request_id = '" +
+                       id + "' AND jsonb_array_length(device_ids) = 2"),
+            1);
+  // Concluded once: later passes leave it alone.
+  std::this_thread::sleep_for(600ms);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events WHERE kind = 'request.timeout'"), 1);
 }
 
 TEST_F(ProcessingTest, CliRegistersLateRequestsAndReplayChangesNothing) {
