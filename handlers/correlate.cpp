@@ -74,12 +74,15 @@ bool Apply(RequestProgress& request, const Event& event) {
   if (!IsFinal(request.action, event, failed)) return true;
   // An NB-IoT activation waits for both the carrier result and the NIDD
   // configuration; a failure of either ends it.
-  ++target->parts_done;
+  bool nidd_part = event.kind == "nidd.config";
+  bool needs_nidd = NeedsNiddConfig(request.action, request.nbiot);
+  if (nidd_part && !needs_nidd && !failed) return true;  // not a part of this request
+  (nidd_part ? target->nidd_seen : target->result_seen) = true;
   if (failed && !target->failed) {
     target->failed = true;
     target->error = !event.error_code.empty() ? event.error_code : event.kind + ":" + event.status;
   }
-  if (target->failed || target->parts_done >= PartsPerDevice(request.action, request.nbiot))
+  if (target->failed || (target->result_seen && (!needs_nidd || target->nidd_seen)))
     target->state = target->failed ? DeviceState::kFailed : DeviceState::kSucceeded;
   return true;
 }
@@ -148,7 +151,8 @@ std::string ProgressJson(const std::vector<DeviceProgress>& devices) {
   for (const auto& d : devices)
     out.push_back(boost::json::object{{"ids", IdsArray(d.ids)},
                                       {"state", Name(d.state)},
-                                      {"parts", d.parts_done},
+                                      {"result", d.result_seen},
+                                      {"nidd", d.nidd_seen},
                                       {"error", d.error}});
   return boost::json::serialize(out);
 }
@@ -167,8 +171,10 @@ std::vector<DeviceProgress> ParseProgressJson(std::string_view json) {
       if (st->as_string() == "succeeded") d.state = DeviceState::kSucceeded;
       if (st->as_string() == "failed") d.state = DeviceState::kFailed;
     }
-    if (auto* p = o.if_contains("parts"); p && p->is_int64()) d.parts_done = static_cast<int>(p->as_int64());
-    if (auto* e = o.if_contains("error"); e && e->is_string()) d.error = std::string(e->as_string());
+    if (auto* p = o.if_contains("result"); p && p->is_bool()) d.result_seen = p->as_bool();
+    if (auto* p = o.if_contains("nidd"); p && p->is_bool()) d.nidd_seen = p->as_bool();
+    if (auto* e = o.if_contains("error"); e && e->is_string())
+      d.error = std::string(e->as_string());
     d.failed = d.state == DeviceState::kFailed || !d.error.empty();
     out.push_back(std::move(d));
   }

@@ -18,9 +18,10 @@ namespace tscb::handlers {
 enum class DeviceState { kPending, kSucceeded, kFailed };
 
 struct DeviceProgress {
-  Device ids;                // as submitted
+  Device ids;  // as submitted
   DeviceState state = DeviceState::kPending;
-  int parts_done = 0;        // final callbacks seen (NB-IoT activation needs 2)
+  bool result_seen = false;  // the action's final callback
+  bool nidd_seen = false;    // the NIDD configuration message (NB-IoT activate/restore/plan)
   bool failed = false;       // any part failed
   std::string error;         // first failure's code or status
 };
@@ -30,7 +31,7 @@ struct RequestProgress {
   std::string action;  // activate, suspend, ..., sms, nidd, reachability, other
   bool nbiot = false;
   std::vector<DeviceProgress> devices;
-  int received = 0;  // matched callbacks, intermediate ones included
+  int received = 0;               // matched callbacks, intermediate ones included
   std::string state = "pending";  // pending, succeeded, failed, partial, timed_out
 };
 
