@@ -1,5 +1,6 @@
 #include "daemon/cli_data.hpp"
 
+#include <boost/json.hpp>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -9,6 +10,7 @@
 #include "daemon/processor.hpp"
 #include "storage/inbox.hpp"
 #include "storage/pg/pg_processing_store.hpp"
+#include "storage/pg/reports.hpp"
 
 namespace tscb::daemon {
 namespace {
@@ -114,16 +116,96 @@ int Replay(const CommandLine& cl, const config::Config& config) {
   return total.failed ? 1 : 0;
 }
 
+std::string CsvCell(const std::optional<std::string>& v) {
+  if (!v) return "";
+  if (v->find_first_of(",\"\n\r") == std::string::npos) return *v;
+  std::string out = "\"";
+  for (char c : *v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+void PrintTable(const storage::pg::ReportTable& t) {
+  std::vector<std::size_t> width;
+  for (const auto& c : t.columns) width.push_back(c.size());
+  auto shown = [](const std::optional<std::string>& v) {
+    std::string s = v ? *v : "";
+    for (char& c : s)
+      if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+  };
+  for (const auto& row : t.rows)
+    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], shown(row[i]).size());
+  auto line = [&](auto cell) {
+    for (std::size_t i = 0; i < width.size(); ++i) {
+      std::string s = cell(i);
+      std::cout << (i ? " | " : "") << s << std::string(width[i] - s.size(), ' ');
+    }
+    std::cout << '\n';
+  };
+  line([&](std::size_t i) { return t.columns[i]; });
+  line([&](std::size_t i) { return std::string(width[i], '-'); });
+  for (const auto& row : t.rows) line([&](std::size_t i) { return shown(row[i]); });
+  std::cout << "(" << t.rows.size() << " row" << (t.rows.size() == 1 ? "" : "s") << ")\n";
+}
+
+int Report(const CommandLine& cl, const config::Config& config) {
+  const auto& views = storage::pg::ReportViews();
+  std::string names;
+  for (const auto& v : views) names += std::string(names.empty() ? "" : ", ") + v.name;
+  if (cl.operands.size() != 1) {
+    std::cerr << "usage: ts-callbackd report NAME [--since TIME] [--until TIME] "
+                 "[--format table|csv|json]\nreports: "
+              << names << '\n';
+    return 2;
+  }
+  const storage::pg::ReportView* view = nullptr;
+  for (const auto& v : views)
+    if (cl.operands[0] == v.name) view = &v;
+  if (!view) {
+    std::cerr << "report: unknown report '" << cl.operands[0] << "'; reports: " << names << '\n';
+    return 2;
+  }
+  std::string format = Option(cl, "format");
+  if (format.empty()) format = "table";
+  if (format != "table" && format != "csv" && format != "json") {
+    std::cerr << "report: --format is table, csv or json\n";
+    return 2;
+  }
+  auto t = storage::pg::ReadReport(config.database.ConnectionString(), *view, Option(cl, "since"),
+                                   Option(cl, "until"), 1'000'000);
+  if (format == "table") {
+    PrintTable(t);
+  } else if (format == "csv") {
+    for (std::size_t i = 0; i < t.columns.size(); ++i) std::cout << (i ? "," : "") << t.columns[i];
+    std::cout << '\n';
+    for (const auto& row : t.rows) {
+      for (std::size_t i = 0; i < row.size(); ++i) std::cout << (i ? "," : "") << CsvCell(row[i]);
+      std::cout << '\n';
+    }
+  } else {
+    boost::json::array out;
+    for (const auto& row : t.rows) {
+      boost::json::object o;
+      for (std::size_t i = 0; i < row.size(); ++i)
+        o[t.columns[i]] = row[i] ? boost::json::value(*row[i]) : boost::json::value(nullptr);
+      out.push_back(std::move(o));
+    }
+    std::cout << boost::json::serialize(out) << '\n';
+  }
+  return 0;
+}
+
 }  // namespace
 
 bool IsDataCommand(const std::string& command) {
-  return command == "pending" || command == "replay";
+  return command == "pending" || command == "replay" || command == "report";
 }
 
 int RunDataCommand(const CommandLine& cl, const config::Config& config) {
   try {
     if (cl.command == "pending") return Pending(cl, config);
     if (cl.command == "replay") return Replay(cl, config);
+    if (cl.command == "report") return Report(cl, config);
   } catch (const storage::StorageError& e) {
     std::cerr << cl.command << ": database " << config.database.Describe() << ": " << e.what()
               << '\n';

@@ -6,12 +6,14 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <set>
 #include <thread>
 
 #include "storage/pg/connection.hpp"
 #include "storage/pg/migrator.hpp"
 #include "storage/pg/pg_inbox_store.hpp"
 #include "storage/pg/pg_processing_store.hpp"
+#include "storage/pg/reports.hpp"
 #include "tests/support/test_database.hpp"
 
 namespace tscb::daemon {
@@ -251,6 +253,84 @@ TEST_F(ProcessorPgTest, TheWorkerThreadWakesOnNewInboxRows) {
   EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events"), 1);
   // Far sooner than the 30 s poll: the NOTIFY woke it.
   EXPECT_LT(waited, std::chrono::seconds(5));
+}
+
+storage::pg::ReportTable View(const std::string& conn, const std::string& name,
+                              const std::string& since = "") {
+  for (const auto& v : storage::pg::ReportViews())
+    if (name == v.name) return storage::pg::ReadReport(conn, v, since, "", 1000);
+  ADD_FAILURE() << "no view " << name;
+  return {};
+}
+
+std::string Cell(const storage::pg::ReportTable& t, std::size_t row, const std::string& column) {
+  for (std::size_t i = 0; i < t.columns.size(); ++i)
+    if (t.columns[i] == column) return t.rows.at(row).at(i).value_or("NULL");
+  ADD_FAILURE() << "no column " << column;
+  return {};
+}
+
+TEST_F(ProcessorPgTest, ReportViewsSayWhatTheRowsSay) {
+  auto p = MakeProcessor();
+  ASSERT_TRUE(Register(p, "act", "activate", R"([[{"id":"89148000000800139701","kind":"iccid"}]])"));
+  Store("CarrierService", CarrierBody("act", "89148000000800139701"), "k1");
+  Store("CarrierService", CarrierBody("act", "89148000000800139701"), "k1");  // a resend
+  Store("EnhancedConnectivityService",
+        R"({"requestId":"mo1","deviceIds":[{"id":"5555550100","kind":"mdn"}],"smsMessage":{"message":"T=21.5","timestamp":"2026-11-20T12:29:49-08:00"}})",
+        "k2");
+  Store("AlertService",
+        R"({"requestId":"al1","deviceIds":[{"id":"5555550101","kind":"mdn"}],"triggerName":"data over 5 MB","accountName":"0000123456-00001"})",
+        "k3");
+  Drain(p);
+  // An old request nobody answered.
+  db_.Exec("INSERT INTO tscb.pending_requests (request_id, account, action, devices, origin, "
+           "submitted_at, deadline_at, expected_callbacks) VALUES ('late', 'A', 'suspend', '[]', "
+           "'test', now() - interval '2 hours', now() - interval '1 hour', 1)");
+  std::string conn = db_.ConnectionString();
+
+  auto daily = View(conn, "callbacks_daily");
+  ASSERT_EQ(daily.rows.size(), 3u);  // three services today
+  EXPECT_EQ(Cell(daily, 1, "service"), "CarrierService");
+  EXPECT_EQ(Cell(daily, 1, "callbacks"), "1");
+  EXPECT_EQ(Cell(daily, 1, "deliveries"), "2");
+  EXPECT_EQ(Cell(daily, 1, "resent"), "1");
+  EXPECT_EQ(Cell(daily, 1, "processed"), "1");
+
+  auto latency = View(conn, "provisioning_latency");
+  ASSERT_EQ(latency.rows.size(), 1u);
+  EXPECT_EQ(Cell(latency, 0, "request_id"), "act");
+  EXPECT_EQ(Cell(latency, 0, "state"), "succeeded");
+  EXPECT_EQ(Cell(latency, 0, "devices"), "1");
+  EXPECT_GE(std::stod(Cell(latency, 0, "latency_seconds")), 0.0);
+
+  auto timeline = View(conn, "device_timeline");
+  std::set<std::string> mdn_kinds;
+  for (std::size_t i = 0; i < timeline.rows.size(); ++i)
+    if (Cell(timeline, i, "device_id") == "5555559701") mdn_kinds.insert(Cell(timeline, i, "kind"));
+  EXPECT_EQ(mdn_kinds, std::set<std::string>{"provisioning.activate"});
+
+  auto sms = View(conn, "sms");
+  ASSERT_EQ(sms.rows.size(), 1u);
+  EXPECT_EQ(Cell(sms, 0, "direction"), "mo");
+  EXPECT_EQ(Cell(sms, 0, "message"), "T=21.5");
+  EXPECT_EQ(Cell(sms, 0, "device_id"), "5555550100");
+
+  auto alerts = View(conn, "usage_alerts");
+  ASSERT_EQ(alerts.rows.size(), 1u);
+  EXPECT_EQ(Cell(alerts, 0, "trigger"), "data over 5 MB");
+  EXPECT_EQ(Cell(alerts, 0, "account"), "0000123456-00001");
+
+  auto overdue = View(conn, "pending_overdue");
+  ASSERT_EQ(overdue.rows.size(), 1u);
+  EXPECT_EQ(Cell(overdue, 0, "request_id"), "late");
+  EXPECT_GT(std::stod(Cell(overdue, 0, "overdue_seconds")), 3500.0);
+
+  auto failed = View(conn, "failed_actions");
+  EXPECT_TRUE(failed.rows.empty());
+  EXPECT_EQ(failed.columns.size(), 7u);
+
+  // --since filters on the view's time column.
+  EXPECT_TRUE(View(conn, "sms", "2099-01-01T00:00:00Z").rows.empty());
 }
 
 }  // namespace
