@@ -38,9 +38,12 @@ constexpr const char* kUsage =
     "                 (the body of POST /v1/requests); its callbacks are then matched\n"
     "  pending show REQUEST_ID   print one pending request\n"
     "  replay         re-process inbox rows: --ids 1,2,3 or --state S / --since T /\n"
-    "                 --until T; never creates a second event for a row\n"    "  report NAME    print a reporting view (callbacks_daily, provisioning_latency,\n"
+    "                 --until T; never creates a second event for a row\n"
+    "  report NAME    print a reporting view (callbacks_daily, provisioning_latency,\n"
     "                 device_timeline, failed_actions, sms, usage_alerts, pending_overdue)\n"
     "                 [--since T] [--until T] [--format table|csv|json]\n"
+    "  retention      drop monthly partitions older than retention.months (and their\n"
+    "                 dedup keys); --dry-run lists what would go\n"
     "\n"
     "options:\n"
     "  -c, --config FILE   configuration file (default /etc/ts-callbackd/config.yaml)\n"
@@ -202,7 +205,7 @@ int Main(int argc, char** argv) {
     return 2;
   }
   if (dry_run && command != "register") {
-    std::cerr << "ts-callbackd: --dry-run only goes with register\n";
+    std::cerr << "ts-callbackd: --dry-run only goes with register, replay and retention\n";
     return 2;
   }
 

@@ -11,6 +11,7 @@
 #include "storage/inbox.hpp"
 #include "storage/pg/pg_processing_store.hpp"
 #include "storage/pg/reports.hpp"
+#include "storage/pg/retention.hpp"
 
 namespace tscb::daemon {
 namespace {
@@ -134,7 +135,8 @@ void PrintTable(const storage::pg::ReportTable& t) {
     return s.size() > 60 ? s.substr(0, 57) + "..." : s;
   };
   for (const auto& row : t.rows)
-    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], shown(row[i]).size());
+    for (std::size_t i = 0; i < row.size(); ++i)
+      width[i] = std::max(width[i], shown(row[i]).size());
   auto line = [&](auto cell) {
     for (std::size_t i = 0; i < width.size(); ++i) {
       std::string s = cell(i);
@@ -195,10 +197,26 @@ int Report(const CommandLine& cl, const config::Config& config) {
   return 0;
 }
 
+int Retention(const CommandLine& cl, const config::Config& config) {
+  if (!cl.operands.empty()) {
+    std::cerr << "usage: ts-callbackd retention [--dry-run]\n";
+    return 2;
+  }
+  std::cout << "retention: keeping " << config.retention.months << " month(s)"
+            << (cl.dry_run ? " (dry run: nothing is changed)" : "") << '\n';
+  auto report = storage::pg::RunMaintenance(config.database.ConnectionString(),
+                                            config.retention.months, cl.dry_run);
+  if (!cl.dry_run)
+    std::cout << "retention: " << report.partitions_created << " partition(s) created ahead\n";
+  for (const auto& line : report.lines) std::cout << "retention: " << line << '\n';
+  return 0;
+}
+
 }  // namespace
 
 bool IsDataCommand(const std::string& command) {
-  return command == "pending" || command == "replay" || command == "report";
+  return command == "pending" || command == "replay" || command == "report" ||
+         command == "retention";
 }
 
 int RunDataCommand(const CommandLine& cl, const config::Config& config) {
@@ -206,6 +224,7 @@ int RunDataCommand(const CommandLine& cl, const config::Config& config) {
     if (cl.command == "pending") return Pending(cl, config);
     if (cl.command == "replay") return Replay(cl, config);
     if (cl.command == "report") return Report(cl, config);
+    if (cl.command == "retention") return Retention(cl, config);
   } catch (const storage::StorageError& e) {
     std::cerr << cl.command << ": database " << config.database.Describe() << ": " << e.what()
               << '\n';

@@ -8,6 +8,7 @@
 
 #include "handlers/correlate.hpp"
 #include "storage/inbox.hpp"
+#include "storage/pg/retention.hpp"
 
 namespace tscb::daemon {
 namespace json = boost::json;
@@ -125,9 +126,21 @@ asio::awaitable<ReconcileResult> Reconciler::Once(ThingSpaceClient* client) {
 asio::awaitable<void> Reconciler::Run(ThingSpaceClient* client) {
   timer_ = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
   auto timer = timer_;
+  auto next_maintenance = std::chrono::steady_clock::now();
   while (!stopping_) {
     try {
       co_await Once(client);
+      // Partitions ahead and retention, once per retention.check_interval.
+      if (std::chrono::steady_clock::now() >= next_maintenance) {
+        next_maintenance = std::chrono::steady_clock::now() + config_.retention.check_interval;
+        auto report = co_await OnDb([&](storage::ProcessingStore&) {
+          return storage::pg::RunMaintenance(config_.database.ConnectionString(),
+                                             config_.retention.months, false);
+        });
+        for (const auto& line : report.lines)
+          if (line.rfind("dropped", 0) == 0 || line.rfind("deleted 0", 0) != 0)
+            spdlog::info("retention: {}", line);
+      }
     } catch (const std::exception& e) {
       spdlog::error("reconciler: {}; trying again in {} ms", e.what(),
                     config_.requests.reconcile_interval.count());

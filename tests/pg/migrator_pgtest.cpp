@@ -1,4 +1,5 @@
 #include "storage/pg/migrator.hpp"
+#include "storage/pg/retention.hpp"
 
 #include <gtest/gtest.h>
 
@@ -25,8 +26,8 @@ TEST(MigratorPgTest, FreshDatabaseIsMigratedToTheLatestVersion) {
   // Last month, this month and three ahead, for inbox, events and event_devices.
   EXPECT_EQ(report.partitions_created, 15);
   for (const char* table : {"tscb.inbox", "tscb.events", "tscb.event_devices"})
-    EXPECT_EQ(db.Scalar(std::string("SELECT count(*) FROM pg_inherits WHERE inhparent = '") + table +
-                        "'::regclass"),
+    EXPECT_EQ(db.Scalar(std::string("SELECT count(*) FROM pg_inherits WHERE inhparent = '") +
+                        table + "'::regclass"),
               6)
         << table;  // five months and the default partition
 }
@@ -83,6 +84,44 @@ TEST(MigratorPgTest, EnsurePartitionsAddsMissingMonths) {
   Migrate(*conn);
   EXPECT_EQ(EnsurePartitions(*conn, 6), 9);  // three more months ahead, for three tables
   EXPECT_EQ(EnsurePartitions(*conn, 6), 0);
+}
+
+}  // namespace
+}  // namespace tscb::storage::pg
+
+namespace tscb::storage::pg {
+namespace {
+
+TEST(RetentionPgTest, OldPartitionsAreDroppedOnlyWhenNotADryRun) {
+  TestDatabase db;
+  auto conn = Connect(db.ConnectionString());
+  Migrate(*conn);
+  // Two years ago: a partition per table, a row, its dedup key.
+  for (const char* t : {"inbox", "events", "event_devices"})
+    db.Exec(std::string("CREATE TABLE tscb.") + t + "_2024_01 PARTITION OF tscb." + t +
+            " FOR VALUES FROM ('2024-01-01 00:00+00') TO ('2024-02-01 00:00+00')");
+  db.Exec(
+      "INSERT INTO tscb.inbox (id, received_at, service, dedup_key, body) VALUES "
+      "(1, '2024-01-15 10:00+00', 'CarrierService', 'old', '{}')");
+  db.Exec("INSERT INTO tscb.inbox_keys VALUES ('old', 1, '2024-01-15 10:00+00')");
+
+  auto dry = RunMaintenance(db.ConnectionString(), 13, true);
+  std::string text;
+  for (const auto& l : dry.lines) text += l + "\n";
+  EXPECT_NE(text.find("would drop tscb.inbox_2024_01"), std::string::npos) << text;
+  EXPECT_NE(text.find("would delete 1 dedup key(s)"), std::string::npos) << text;
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM tscb.inbox"), 1);
+
+  auto done = RunMaintenance(db.ConnectionString(), 13, false);
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM tscb.inbox"), 0);
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM tscb.inbox_keys"), 0);
+  for (const char* t : {"inbox_2024_01", "events_2024_01", "event_devices_2024_01"})
+    EXPECT_EQ(db.Scalar(std::string("SELECT count(*) FROM pg_class WHERE relname = '") + t + "'"),
+              0)
+        << t;
+  // This month's and last month's partitions stay.
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM pg_inherits WHERE inhparent = 'tscb.inbox'::regclass"),
+            6);
 }
 
 }  // namespace
