@@ -96,7 +96,9 @@ void Processor::ProcessRows(storage::ProcessingBatch& batch,
     if (metrics_) metrics_->CountEvent(events[i].kind);
     auto it = requests.find(events[i].request_id);
     if (it == requests.end()) continue;
-    auto [progress, fresh] = changed.try_emplace(it->first, FromRecord(it->second));
+    auto progress = changed.find(it->first);
+    if (progress == changed.end())  // parse a request's progress once per batch
+      progress = changed.emplace(it->first, FromRecord(it->second)).first;
     std::string before = progress->second.state;
     handlers::Apply(progress->second, events[i]);
     handlers::Conclude(progress->second);
