@@ -67,6 +67,9 @@ listener:
 services:
   CarrierService: { username: bench, password: { file: secret } }
 admin: { port: 0 }
+# The receive path only, like the baselines: processing (events, requests)
+# is measured on its own by tscb-process-bench (bench/README.md).
+processing: { workers: 0 }
 CONF
 "$TSCB_BUILD/daemon/ts-callbackd" run --config "$work/tscb.yaml" >"$work/tscb.log" 2>&1 &
 tscb_pid=$!

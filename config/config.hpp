@@ -83,7 +83,7 @@ struct AdminConfig {
 
 // The processor (inbox -> events -> pending requests).
 struct ProcessingConfig {
-  int workers = 1;                                  // threads, each with its own connection
+  int workers = 2;  // threads, each with its own connection (bench: 2 drain ~2x faster than 1)
   std::size_t batch_max = 500;                      // inbox rows per transaction
   Duration poll_interval{std::chrono::seconds(1)};  // besides LISTEN/NOTIFY
 };
