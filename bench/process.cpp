@@ -5,10 +5,10 @@
 // then drains it with the daemon's Processor on W worker threads, each with
 // its own connection, and prints JSON: rows, events, seconds, rows_per_s.
 //   tscb-process-bench "host=... dbname=..." [rows] [workers] [batch]
+#include <spdlog/spdlog.h>
 #include <chrono>
 #include <iostream>
 #include <pqxx/pqxx>
-#include <spdlog/spdlog.h>
 #include <thread>
 
 #include "daemon/processor.hpp"
@@ -33,8 +33,9 @@ int main(int argc, char** argv) {
   auto fill_start = std::chrono::steady_clock::now();
   {
     pqxx::work tx(*conn);
-    tx.exec("TRUNCATE tscb.inbox, tscb.inbox_keys, tscb.events, tscb.event_devices, "
-            "tscb.pending_requests");
+    tx.exec(
+        "TRUNCATE tscb.inbox, tscb.inbox_keys, tscb.events, tscb.event_devices, "
+        "tscb.pending_requests");
     // One pending request per 100 activations, 100 devices each.
     tx.exec_params(R"sql(
       INSERT INTO tscb.pending_requests (request_id, account, action, devices, origin,
@@ -82,7 +83,8 @@ int main(int argc, char** argv) {
     pqxx::nontransaction tx(*conn);
     tx.exec("VACUUM ANALYZE tscb.inbox");
   }
-  double fill_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - fill_start).count();
+  double fill_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - fill_start).count();
   std::cerr << "backlog of " << rows << " inbox rows ready in " << fill_s << " s; draining with "
             << workers << " worker(s), batches of " << batch << std::endl;
 
@@ -114,7 +116,9 @@ int main(int argc, char** argv) {
   if (done < rows) done = rows;  // lets the progress thread end
   progress.join();
   pqxx::nontransaction tx(*conn);
-  long succeeded = tx.exec1("SELECT count(*) FROM tscb.pending_requests WHERE state = 'succeeded'")[0].as<long>();
+  long succeeded =
+      tx.exec1("SELECT count(*) FROM tscb.pending_requests WHERE state = 'succeeded'")[0]
+          .as<long>();
   long left = tx.exec1("SELECT count(*) FROM tscb.inbox WHERE state <> 'processed'")[0].as<long>();
   std::cout << "{\"rows\": " << rows << ", \"events\": " << events << ", \"workers\": " << workers
             << ", \"batch\": " << batch << ", \"seconds\": " << secs

@@ -73,7 +73,8 @@ void Processor::ProcessRows(storage::ProcessingBatch& batch,
     boost::system::error_code ec;
     auto body = boost::json::parse(row.body, ec);
     if (ec || !body.is_object())
-      throw std::runtime_error("inbox row " + std::to_string(row.id) + ": body is not a JSON object");
+      throw std::runtime_error("inbox row " + std::to_string(row.id) +
+                               ": body is not a JSON object");
     events.push_back(classify_(row.service, body.as_object()));
     records.push_back(ToRecord(row, events.back()));
     if (!events.back().request_id.empty()) request_ids.insert(events.back().request_id);
@@ -82,7 +83,8 @@ void Processor::ProcessRows(storage::ProcessingBatch& batch,
   // Correlate: the requests these events answer, locked until commit.
   auto requests = batch.LockRequests({request_ids.begin(), request_ids.end()});
   for (auto& r : records)
-    if (!r.request_id.empty()) r.correlation = requests.count(r.request_id) ? "matched" : "unmatched";
+    if (!r.request_id.empty())
+      r.correlation = requests.count(r.request_id) ? "matched" : "unmatched";
 
   // Events; a row that already had its event (a replay) changes nothing more.
   auto ids = batch.InsertEvents(records);

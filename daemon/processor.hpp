@@ -29,10 +29,10 @@ struct ProcessorOptions {
 };
 
 struct ProcessResult {
-  std::size_t rows = 0;       // claimed
-  std::size_t events = 0;     // new events written
-  std::size_t replayed = 0;   // rows whose event already existed
-  std::size_t failed = 0;     // rows marked failed
+  std::size_t rows = 0;      // claimed
+  std::size_t events = 0;    // new events written
+  std::size_t replayed = 0;  // rows whose event already existed
+  std::size_t failed = 0;    // rows marked failed
   std::size_t requests_completed = 0;
 };
 
@@ -67,7 +67,8 @@ class Processor {
   // correlate -> mark processed. Throws on any failure (the caller rolls back).
   void ProcessRows(storage::ProcessingBatch& batch, const std::vector<storage::InboxRow>& rows,
                    ProcessResult& result);
-  ProcessResult RowByRow(storage::ProcessingStore& store, const std::vector<storage::InboxRow>& rows,
+  ProcessResult RowByRow(storage::ProcessingStore& store,
+                         const std::vector<storage::InboxRow>& rows,
                          const std::string& batch_error);
 
   StoreFactory factory_;

@@ -50,6 +50,7 @@ done
 printf 'demo-app-key\n' >"$work/secrets/app-key"
 printf 'demo-app-secret\n' >"$work/secrets/app-secret"
 printf 'demo-uws-password\n' >"$work/secrets/uws"
+head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$work/secrets/api-token"
 
 log "Starting the carrier simulator (a fake ThingSpace on loopback)"
 "$TSCB_BUILD/tests/tscb-sim" --cert "$work/tls/cert.pem" --key "$work/tls/key.pem" \
@@ -82,7 +83,7 @@ simctl() {  # simctl PATH [JSON]: the simulator's control API
     head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$work/secrets/$s"
     echo "  $s: { username: demo-$s, password: { file: secrets/$s } }"
   done
-  echo "admin: { address: 127.0.0.1, port: 0 }"
+  echo "admin: { address: 127.0.0.1, port: 0, api_token: { file: secrets/api-token } }"
   echo "thingspace:"
   echo "  oauth_url: $sim/api/ts/v1/oauth2/token"
   echo "  m2m_url: $sim/api/m2m/v1"
@@ -131,7 +132,15 @@ echo "  ts-callbackd register --dry-run (nothing to change):"
 
 log "ThingSpace delivers callbacks: an activation (one NB-IoT line, one that fails), an SMS, unsolicited messages"
 account=0000123456-00001
-echo "  activate: $(simctl /_sim/trigger '{"path": "/devices/actions/activate", "request": {"accountName": "'$account'", "servicePlan": "M2M NBIOT", "devices": [{"deviceIds": [{"id": "990013907835573", "kind": "imei"}]}, {"deviceIds": [{"id": "89148000000800139999", "kind": "iccid"}]}]}}')"
+devices='[{"deviceIds": [{"id": "990013907835573", "kind": "imei"}]}, {"deviceIds": [{"id": "89148000000800139999", "kind": "iccid"}]}]'
+activation=$(simctl /_sim/trigger '{"path": "/devices/actions/activate", "request": {"accountName": "'$account'", "servicePlan": "M2M NBIOT", "devices": '"$devices"'}}')
+echo "  activate: $activation"
+request_id=$(printf '%s' "$activation" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requestId"])')
+# Another system sent that activation: tell the daemon, so its callbacks are matched.
+api() { curl -s -H "Authorization: Bearer $(cat "$work/secrets/api-token")" "$@"; }
+echo "  registered with the operator API: $(api -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+  --data-binary '{"requestId": "'"$request_id"'", "action": "activate", "nbiot": true, "devices": '"$devices"'}' \
+  "http://127.0.0.1:$admin/v1/requests")"
 echo "  sms:      $(simctl /_sim/trigger '{"path": "/sms", "request": {"accountName": "'$account'", "deviceIds": [{"id": "5555550100", "kind": "mdn"}], "smsMessage": "ping"}}')"
 for s in ExternalProvisioningChanges AlertService ResumeTrackingNotification; do
   echo "  $s: $(simctl /_sim/unsolicited '{"account": "'$account'", "service": "'$s'", "count": 1}')"
@@ -167,10 +176,22 @@ psql "host=127.0.0.1 port=$TSCB_PG_PORT user=postgres dbname=tscb" -P pager=off 
           count(*) FILTER (WHERE deliveries > 1) || ', rows holding a password: ' ||
           count(*) FILTER (WHERE body ? 'password') FROM tscb.inbox"
 
+log "Processing: events by kind, and the activation request (one device failed: partial)"
+for _ in $(seq 50); do
+  [ "$(psql "host=127.0.0.1 port=$TSCB_PG_PORT user=postgres dbname=tscb" -tAc \
+    "SELECT count(*) FROM tscb.inbox WHERE state = 'pending'")" = 0 ] && break
+  sleep 0.1
+done
+psql "host=127.0.0.1 port=$TSCB_PG_PORT user=postgres dbname=tscb" -P pager=off -c \
+  "SELECT kind, status, count(*) FROM tscb.events GROUP BY 1, 2 ORDER BY 1, 2"
+api "http://127.0.0.1:$admin/v1/requests/$request_id" | python3 -m json.tool | sed 's/^/  /'
+echo "  ts-callbackd report callbacks_daily:"
+"$TSCB_BUILD/daemon/ts-callbackd" report callbacks_daily --config "$work/config.yaml" | sed 's/^/    /'
+
 log "Readiness and a few metrics"
 curl -s "http://127.0.0.1:$admin/readyz"; echo
 curl -s "http://127.0.0.1:$admin/metrics" |
-  grep -E '^tscb_(callbacks_total|inbox_batches_total|thingspace_|registration_)' | grep -v ' 0$'
+  grep -E '^tscb_(callbacks_total|inbox_batches_total|thingspace_|registration_|events_total)' | grep -v ' 0$'
 
 if $keep; then
   log "Left running (--keep): daemon PID $daemon_pid, simulator PID $sim_pid, PostgreSQL in $work/pg, config $work/config.yaml"

@@ -97,7 +97,8 @@ TEST_F(ProcessingTest, ActivatingAHundredDevicesEndsSucceededAfterAHundredCallba
   EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox WHERE state <> 'processed'"), 0);
   // The latency report has it, as JSON and as CSV.
   std::string config = dir_.Path() + "/config.yaml";
-  auto report = RunBinary({"report", "provisioning_latency", "--format", "json", "--config", config});
+  auto report =
+      RunBinary({"report", "provisioning_latency", "--format", "json", "--config", config});
   ASSERT_EQ(report.exit_code, 0) << report.output;
   auto rows = json::parse(report.output).as_array();
   ASSERT_EQ(rows.size(), 1u);
@@ -106,7 +107,8 @@ TEST_F(ProcessingTest, ActivatingAHundredDevicesEndsSucceededAfterAHundredCallba
   EXPECT_EQ(S(rows[0].at("devices")), "100");
   EXPECT_GE(std::stod(S(rows[0].at("latency_seconds"))), 0.0);
   auto csv = RunBinary({"report", "provisioning_latency", "--format", "csv", "--config", config});
-  EXPECT_EQ(csv.output.rfind("request_id,account,action,origin,devices,state,", 0), 0u) << csv.output;
+  EXPECT_EQ(csv.output.rfind("request_id,account,action,origin,devices,state,", 0), 0u)
+      << csv.output;
   auto unknown = RunBinary({"report", "nope", "--config", config});
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_NE(unknown.output.find("callbacks_daily"), std::string::npos);

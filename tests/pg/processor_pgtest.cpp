@@ -99,9 +99,10 @@ class ProcessorPgTest : public ::testing::Test {
 
 TEST_F(ProcessorPgTest, EveryRowBecomesOneEventWithAllItsDeviceIdentifiers) {
   Store("CarrierService", CarrierBody("r1", "89148000000800139701"), "k1");
-  Store("NiddService",
-        R"({"requestId":"r2","niddResponse":{"niddMONotificationResponse":{"accountName":"0000123456-00001","message":"QUJD","deviceIds":[{"id":"490154203237518","kind":"IMEI"},{"id":"5555550100","kind":"MDN"}]}}})",
-        "k2");
+  Store(
+      "NiddService",
+      R"({"requestId":"r2","niddResponse":{"niddMONotificationResponse":{"accountName":"0000123456-00001","message":"QUJD","deviceIds":[{"id":"490154203237518","kind":"IMEI"},{"id":"5555550100","kind":"MDN"}]}}})",
+      "k2");
   Store("CarrierService", R"({"unexpected": true})", "k3");
   auto p = MakeProcessor();
   auto r = Drain(p);
@@ -113,9 +114,13 @@ TEST_F(ProcessorPgTest, EveryRowBecomesOneEventWithAllItsDeviceIdentifiers) {
             (std::vector<std::string>{"provisioning.activate", "nidd.mo", "provisioning.result"}));
   // The activation names its device by iccid, imei and the new mdn; one
   // lookup by any of them finds the event.
-  for (const char* q : {"kind = 'iccid' AND id = '89148000000800139701'",
-                        "kind = 'imei' AND id = '990013907835571'", "kind = 'mdn' AND id = '5555559701'"})
-    EXPECT_EQ(db_.Scalar(std::string("SELECT count(DISTINCT event_id) FROM tscb.event_devices WHERE ") + q), 1)
+  for (const char* q :
+       {"kind = 'iccid' AND id = '89148000000800139701'",
+        "kind = 'imei' AND id = '990013907835571'", "kind = 'mdn' AND id = '5555559701'"})
+    EXPECT_EQ(
+        db_.Scalar(std::string("SELECT count(DISTINCT event_id) FROM tscb.event_devices WHERE ") +
+                   q),
+        1)
         << q;
   EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events WHERE kind = 'nidd.mo' AND account = "
                        "'0000123456-00001' AND device_kind = 'imei'"),
@@ -132,7 +137,8 @@ TEST_F(ProcessorPgTest, TwoProcessorsOnOneInboxNeverTakeTheSameRow) {
     r.service = "CarrierService";
     r.source_ip = "127.0.0.1";
     r.dedup_key = "key-" + std::to_string(i);
-    r.body_json = CarrierBody("req-" + std::to_string(i), "8914800000080" + std::to_string(1000000 + i));
+    r.body_json =
+        CarrierBody("req-" + std::to_string(i), "8914800000080" + std::to_string(1000000 + i));
     r.attempt = 1;
     batch.push_back(r);
     if (batch.size() == 500) {
@@ -157,7 +163,8 @@ TEST_F(ProcessorPgTest, TwoProcessorsOnOneInboxNeverTakeTheSameRow) {
 
 TEST_F(ProcessorPgTest, ARowThatThrowsIsMarkedFailedAndTheOthersGoOn) {
   for (int i = 0; i < 5; ++i)
-    Store("CarrierService", CarrierBody("r" + std::to_string(i), "8914800000080013970" + std::to_string(i)),
+    Store("CarrierService",
+          CarrierBody("r" + std::to_string(i), "8914800000080013970" + std::to_string(i)),
           "k" + std::to_string(i));
   auto p = MakeProcessor([](std::string_view service, const boost::json::object& body) {
     if (body.at("requestId") == "r2") throw std::runtime_error("classifier exploded on r2");
@@ -173,9 +180,10 @@ TEST_F(ProcessorPgTest, ARowThatThrowsIsMarkedFailedAndTheOthersGoOn) {
 
 TEST_F(ProcessorPgTest, ReplayingProcessedRowsAddsNothing) {
   Store("CarrierService", CarrierBody("r1", "89148000000800139701"), "k1");
-  Store("SMSDeliveryConfirmation",
-        R"({"requestId":"r9","deviceIds":[{"id":"1","kind":"mdn"}],"smsDeliveryResponse":{"status":"Delivered"}})",
-        "k2");
+  Store(
+      "SMSDeliveryConfirmation",
+      R"({"requestId":"r9","deviceIds":[{"id":"1","kind":"mdn"}],"smsDeliveryResponse":{"status":"Delivered"}})",
+      "k2");
   auto p = MakeProcessor();
   ASSERT_TRUE(Register(p, "r1", "activate", R"([[{"id":"89148000000800139701","kind":"iccid"}]])"));
   Drain(p);
@@ -193,10 +201,12 @@ TEST_F(ProcessorPgTest, ReplayingProcessedRowsAddsNothing) {
 
 TEST_F(ProcessorPgTest, RequestsEndSucceededPartialOrFailedPerDevice) {
   auto p = MakeProcessor();
-  ASSERT_TRUE(Register(p, "ok", "activate",
-                       R"([[{"id":"89148000000800139701","kind":"ICCID"}],[{"id":"89148000000800139702","kind":"iccid"}]])"));
-  ASSERT_TRUE(Register(p, "mixed", "suspend",
-                       R"([[{"id":"89148000000800139703","kind":"iccid"}],[{"id":"89148000000800139704","kind":"iccid"}]])"));
+  ASSERT_TRUE(Register(
+      p, "ok", "activate",
+      R"([[{"id":"89148000000800139701","kind":"ICCID"}],[{"id":"89148000000800139702","kind":"iccid"}]])"));
+  ASSERT_TRUE(Register(
+      p, "mixed", "suspend",
+      R"([[{"id":"89148000000800139703","kind":"iccid"}],[{"id":"89148000000800139704","kind":"iccid"}]])"));
   ASSERT_FALSE(Register(p, "ok", "activate", "[]"));  // known id
   Store("CarrierService", CarrierBody("ok", "89148000000800139701"), "k1");
   Store("CarrierService", CarrierBody("mixed", "89148000000800139703"), "k3");
@@ -211,19 +221,23 @@ TEST_F(ProcessorPgTest, RequestsEndSucceededPartialOrFailedPerDevice) {
   Store("CarrierService", CarrierBody("ok", "89148000000800139702"), "k2");
   Drain(p);
   EXPECT_EQ(RequestState("ok"), "succeeded");
-  EXPECT_EQ(db_.Scalar("SELECT received_callbacks FROM tscb.pending_requests WHERE request_id = 'ok'"), 2);
+  EXPECT_EQ(
+      db_.Scalar("SELECT received_callbacks FROM tscb.pending_requests WHERE request_id = 'ok'"),
+      2);
   EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events WHERE correlation = 'matched'"), 4);
 }
 
 TEST_F(ProcessorPgTest, NbIotActivationWaitsForTheNiddConfiguration) {
   auto p = MakeProcessor();
-  ASSERT_TRUE(Register(p, "nb", "activate", R"([[{"id":"89148000000800139701","kind":"iccid"}]])", true));
+  ASSERT_TRUE(
+      Register(p, "nb", "activate", R"([[{"id":"89148000000800139701","kind":"iccid"}]])", true));
   Store("CarrierService", CarrierBody("nb", "89148000000800139701"), "k1");
   Drain(p);
   EXPECT_EQ(RequestState("nb"), "pending");
-  Store("NiddService",
-        R"({"requestId":"nb","niddResponse":{"niddConfigResponse":{"deviceIds":[{"id":"89148000000800139701","kind":"ICCID"}]}},"status":"ConfigCreated"})",
-        "k2");
+  Store(
+      "NiddService",
+      R"({"requestId":"nb","niddResponse":{"niddConfigResponse":{"deviceIds":[{"id":"89148000000800139701","kind":"ICCID"}]}},"status":"ConfigCreated"})",
+      "k2");
   Drain(p);
   EXPECT_EQ(RequestState("nb"), "succeeded");
 }
@@ -233,7 +247,8 @@ TEST_F(ProcessorPgTest, ACallbackThatCameBeforeItsRequestIsMatchedWhenTheRequest
   Store("CarrierService", CarrierBody("early", "89148000000800139701"), "k1");
   Drain(p);
   EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events WHERE correlation = 'unmatched'"), 1);
-  ASSERT_TRUE(Register(p, "early", "activate", R"([[{"id":"89148000000800139701","kind":"iccid"}]])"));
+  ASSERT_TRUE(
+      Register(p, "early", "activate", R"([[{"id":"89148000000800139701","kind":"iccid"}]])"));
   EXPECT_EQ(RequestState("early"), "succeeded");
   EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events WHERE correlation = 'matched'"), 1);
 }
@@ -272,20 +287,24 @@ std::string Cell(const storage::pg::ReportTable& t, std::size_t row, const std::
 
 TEST_F(ProcessorPgTest, ReportViewsSayWhatTheRowsSay) {
   auto p = MakeProcessor();
-  ASSERT_TRUE(Register(p, "act", "activate", R"([[{"id":"89148000000800139701","kind":"iccid"}]])"));
+  ASSERT_TRUE(
+      Register(p, "act", "activate", R"([[{"id":"89148000000800139701","kind":"iccid"}]])"));
   Store("CarrierService", CarrierBody("act", "89148000000800139701"), "k1");
   Store("CarrierService", CarrierBody("act", "89148000000800139701"), "k1");  // a resend
-  Store("EnhancedConnectivityService",
-        R"({"requestId":"mo1","deviceIds":[{"id":"5555550100","kind":"mdn"}],"smsMessage":{"message":"T=21.5","timestamp":"2026-11-20T12:29:49-08:00"}})",
-        "k2");
-  Store("AlertService",
-        R"({"requestId":"al1","deviceIds":[{"id":"5555550101","kind":"mdn"}],"triggerName":"data over 5 MB","accountName":"0000123456-00001"})",
-        "k3");
+  Store(
+      "EnhancedConnectivityService",
+      R"({"requestId":"mo1","deviceIds":[{"id":"5555550100","kind":"mdn"}],"smsMessage":{"message":"T=21.5","timestamp":"2026-11-20T12:29:49-08:00"}})",
+      "k2");
+  Store(
+      "AlertService",
+      R"({"requestId":"al1","deviceIds":[{"id":"5555550101","kind":"mdn"}],"triggerName":"data over 5 MB","accountName":"0000123456-00001"})",
+      "k3");
   Drain(p);
   // An old request nobody answered.
-  db_.Exec("INSERT INTO tscb.pending_requests (request_id, account, action, devices, origin, "
-           "submitted_at, deadline_at, expected_callbacks) VALUES ('late', 'A', 'suspend', '[]', "
-           "'test', now() - interval '2 hours', now() - interval '1 hour', 1)");
+  db_.Exec(
+      "INSERT INTO tscb.pending_requests (request_id, account, action, devices, origin, "
+      "submitted_at, deadline_at, expected_callbacks) VALUES ('late', 'A', 'suspend', '[]', "
+      "'test', now() - interval '2 hours', now() - interval '1 hour', 1)");
   std::string conn = db_.ConnectionString();
 
   auto daily = View(conn, "callbacks_daily");
