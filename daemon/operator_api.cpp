@@ -8,6 +8,7 @@
 #include <regex>
 
 #include "daemon/http_server.hpp"
+#include "daemon/time_format.hpp"
 #include "handlers/correlate.hpp"
 #include "handlers/ingest.hpp"
 #include "storage/inbox.hpp"
@@ -35,15 +36,6 @@ std::optional<std::chrono::seconds> ParseDeadline(const json::value& v) {
   char unit = m[2].str()[0];
   long mult = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : 86400;
   return std::chrono::seconds(n * mult);
-}
-
-std::string Iso(std::chrono::system_clock::time_point t) {
-  std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 }  // namespace
@@ -90,7 +82,7 @@ std::string ParsePendingRequest(const std::string& body, const config::Config& c
     if (!parsed) return "deadline must be a duration such as 30m or a number of seconds";
     after = *parsed;
   }
-  out.deadline_at = Iso(std::chrono::system_clock::now() + after);
+  out.deadline_at = IsoUtc(std::chrono::system_clock::now() + after);
   return {};
 }
 

@@ -135,16 +135,9 @@ ProcessResult Processor::RowByRow(storage::ProcessingStore& store,
       ++result.rows;
       ProcessRows(*batch, claimed, result);
       batch->Commit();
-    } catch (const storage::StorageError& e) {
-      if (e.ConnectionLost()) throw;
-      ++result.failed;
-      auto batch = store.Begin();
-      batch->MarkFailed(row, e.what());
-      batch->Commit();
-      if (metrics_) metrics_->CountProcessingFailure();
-      spdlog::error("processing: inbox row {} ({}) failed and is marked failed: {}", row.id,
-                    row.service, e.what());
     } catch (const std::exception& e) {
+      if (auto* se = dynamic_cast<const storage::StorageError*>(&e); se && se->ConnectionLost())
+        throw;
       ++result.failed;
       auto batch = store.Begin();
       batch->MarkFailed(row, e.what());
@@ -157,12 +150,15 @@ ProcessResult Processor::RowByRow(storage::ProcessingStore& store,
   return result;
 }
 
-ProcessResult Processor::ProcessPending(storage::ProcessingStore& store) {
+ProcessResult Processor::ClaimAndProcess(
+    storage::ProcessingStore& store,
+    const std::function<std::vector<storage::InboxRow>(storage::ProcessingBatch&)>& claim) {
   ProcessResult result;
   std::vector<storage::InboxRow> rows;
+  std::string error;
   try {
     auto batch = store.Begin();
-    rows = batch->Claim(options_.batch_max);
+    rows = claim(*batch);
     if (rows.empty()) return result;
     result.rows = rows.size();
     ProcessRows(*batch, rows, result);
@@ -170,11 +166,17 @@ ProcessResult Processor::ProcessPending(storage::ProcessingStore& store) {
     return result;
   } catch (const storage::StorageError& e) {
     if (e.ConnectionLost() || rows.empty()) throw;
-    return RowByRow(store, rows, e.what());
+    error = e.what();
   } catch (const std::exception& e) {
     if (rows.empty()) throw;
-    return RowByRow(store, rows, e.what());
+    error = e.what();
   }
+  return RowByRow(store, rows, error);
+}
+
+ProcessResult Processor::ProcessPending(storage::ProcessingStore& store) {
+  return ClaimAndProcess(store,
+                         [&](storage::ProcessingBatch& b) { return b.Claim(options_.batch_max); });
 }
 
 bool Processor::RegisterRequest(storage::ProcessingStore& store,
@@ -223,23 +225,8 @@ bool Processor::RegisterRequest(storage::ProcessingStore& store,
 
 ProcessResult Processor::ProcessIds(storage::ProcessingStore& store,
                                     const std::vector<std::int64_t>& ids) {
-  ProcessResult result;
-  std::vector<storage::InboxRow> rows;
-  try {
-    auto batch = store.Begin();
-    rows = batch->ClaimIds(ids, false);
-    if (rows.empty()) return result;
-    result.rows = rows.size();
-    ProcessRows(*batch, rows, result);
-    batch->Commit();
-    return result;
-  } catch (const storage::StorageError& e) {
-    if (e.ConnectionLost() || rows.empty()) throw;
-    return RowByRow(store, rows, e.what());
-  } catch (const std::exception& e) {
-    if (rows.empty()) throw;
-    return RowByRow(store, rows, e.what());
-  }
+  return ClaimAndProcess(store,
+                         [&](storage::ProcessingBatch& b) { return b.ClaimIds(ids, false); });
 }
 
 void Processor::Run(int worker) {

@@ -67,6 +67,10 @@ class Processor {
   // correlate -> mark processed. Throws on any failure (the caller rolls back).
   void ProcessRows(storage::ProcessingBatch& batch, const std::vector<storage::InboxRow>& rows,
                    ProcessResult& result);
+  // Claims with `claim` and processes in one transaction; row by row if that fails.
+  ProcessResult ClaimAndProcess(
+      storage::ProcessingStore& store,
+      const std::function<std::vector<storage::InboxRow>(storage::ProcessingBatch&)>& claim);
   ProcessResult RowByRow(storage::ProcessingStore& store,
                          const std::vector<storage::InboxRow>& rows,
                          const std::string& batch_error);

@@ -7,17 +7,13 @@
 #include <boost/json.hpp>
 #include <future>
 
+#include "daemon/time_format.hpp"
+
 namespace tscb::daemon {
 namespace {
 
 std::string Iso8601(std::chrono::system_clock::time_point t) {
-  if (t == std::chrono::system_clock::time_point{}) return {};
-  std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  return t == std::chrono::system_clock::time_point{} ? std::string() : IsoUtc(t);
 }
 
 }  // namespace

@@ -150,6 +150,23 @@ UPDATE tscb.inbox SET state = 'failed', processed_at = now(), error = $3
 WHERE id = $1 AND received_at = $2::timestamptz
 )sql";
 
+// The first eleven columns of kLockRequestsSql and kClaimOverdueSql.
+PendingRequestRecord RequestFromRow(const pqxx::row& row) {
+  PendingRequestRecord r;
+  r.request_id = row[0].as<std::string>();
+  r.account = row[1].as<std::string>();
+  r.action = row[2].as<std::string>();
+  r.nbiot = row[3].as<bool>();
+  r.devices_json = row[4].as<std::string>();
+  r.origin = row[5].as<std::string>();
+  r.state = row[6].as<std::string>();
+  r.expected_callbacks = row[7].as<int>();
+  r.received_callbacks = row[8].as<int>();
+  r.submitted_at = row[9].as<std::string>();
+  r.deadline_at = row[10].as<std::string>();
+  return r;
+}
+
 class PgBatch final : public ProcessingBatch {
  public:
   explicit PgBatch(pqxx::connection& conn) : tx_(conn) {}
@@ -177,18 +194,7 @@ class PgBatch final : public ProcessingBatch {
     Translate("lock pending requests", [&] {
       tx_.exec_params(kShareRequestLocksSql, list);
       for (const auto& row : tx_.exec_params(kLockRequestsSql, list)) {
-        PendingRequestRecord r;
-        r.request_id = row[0].as<std::string>();
-        r.account = row[1].as<std::string>();
-        r.action = row[2].as<std::string>();
-        r.nbiot = row[3].as<bool>();
-        r.devices_json = row[4].as<std::string>();
-        r.origin = row[5].as<std::string>();
-        r.state = row[6].as<std::string>();
-        r.expected_callbacks = row[7].as<int>();
-        r.received_callbacks = row[8].as<int>();
-        r.submitted_at = row[9].as<std::string>();
-        r.deadline_at = row[10].as<std::string>();
+        PendingRequestRecord r = RequestFromRow(row);
         r.completed_at = row[11].as<std::string>();
         out.emplace(r.request_id, std::move(r));
       }
@@ -285,18 +291,7 @@ class PgBatch final : public ProcessingBatch {
     Translate("claim overdue requests", [&] {
       for (const auto& row : tx_.exec_params(kClaimOverdueSql, static_cast<long>(limit),
                                              recheck_after.count() / 1000.0)) {
-        PendingRequestRecord r;
-        r.request_id = row[0].as<std::string>();
-        r.account = row[1].as<std::string>();
-        r.action = row[2].as<std::string>();
-        r.nbiot = row[3].as<bool>();
-        r.devices_json = row[4].as<std::string>();
-        r.origin = row[5].as<std::string>();
-        r.state = row[6].as<std::string>();
-        r.expected_callbacks = row[7].as<int>();
-        r.received_callbacks = row[8].as<int>();
-        r.submitted_at = row[9].as<std::string>();
-        r.deadline_at = row[10].as<std::string>();
+        PendingRequestRecord r = RequestFromRow(row);
         r.overdue_seconds = row[11].as<double>();
         out.push_back(std::move(r));
       }
