@@ -124,8 +124,11 @@ asio::awaitable<ReconcileResult> Reconciler::Once(ThingSpaceClient* client) {
 }
 
 asio::awaitable<void> Reconciler::Run(ThingSpaceClient* client) {
-  timer_ = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
-  auto timer = timer_;
+  auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
+  {
+    std::lock_guard lock(timer_mu_);
+    timer_ = timer;
+  }
   auto next_maintenance = std::chrono::steady_clock::now();
   while (!stopping_) {
     try {
@@ -153,7 +156,11 @@ asio::awaitable<void> Reconciler::Run(ThingSpaceClient* client) {
 
 void Reconciler::Stop() {
   stopping_ = true;
-  if (auto timer = timer_) asio::post(timer->get_executor(), [timer] { timer->cancel(); });
+  std::lock_guard lock(timer_mu_);
+  if (auto timer = timer_.lock())
+    asio::post(timer->get_executor(), [weak = timer_] {
+      if (auto t = weak.lock()) t->cancel();
+    });
 }
 
 }  // namespace tscb::daemon

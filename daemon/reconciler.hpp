@@ -13,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <memory>
+#include <mutex>
 
 #include "config/config.hpp"
 #include "daemon/metrics.hpp"
@@ -50,7 +51,10 @@ class Reconciler {
   asio::thread_pool db_{1};
   std::unique_ptr<storage::ProcessingStore> store_;  // used on db_ only
   std::atomic<bool> stopping_{false};
-  std::shared_ptr<asio::steady_timer> timer_;
+  // The wait between passes lives in Run()'s frame (so it dies with its
+  // io_context); Stop() reaches it through this.
+  std::mutex timer_mu_;
+  std::weak_ptr<asio::steady_timer> timer_;
 };
 
 }  // namespace tscb::daemon
