@@ -95,7 +95,7 @@ int RunDaemon(const config::Config& config) {
       ProcessorOptions{config.processing.workers, config.processing.batch_max,
                        config.processing.poll_interval},
       &metrics);
-  OperatorApi operator_api(config, processor);
+  OperatorApi operator_api(config, processor, &metrics);
   Reconciler reconciler(
       config, [db_conn] { return std::make_unique<storage::pg::PgProcessingStore>(db_conn); },
       &metrics);

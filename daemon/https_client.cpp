@@ -7,6 +7,8 @@
 #include <boost/url/parse.hpp>
 #include <cctype>
 
+#include "handlers/json_fields.hpp"
+
 namespace tscb::daemon {
 
 struct HttpsClient::Connection {
@@ -23,12 +25,6 @@ struct HttpsClient::Connection {
 };
 
 namespace {
-
-std::string Lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool IsStaleConnectionError(const beast::error_code& ec) {
   return ec == http::error::end_of_stream || ec == asio::error::eof ||
@@ -141,7 +137,7 @@ asio::awaitable<ClientResponse> HttpsClient::Exchange(Connection& conn, const Ta
   auto& res = parser.get();
   out.status = static_cast<int>(res.result_int());
   for (const auto& field : res)
-    out.headers[Lower(field.name_string())] = std::string(field.value());
+    out.headers[handlers::AsciiLower(field.name_string())] = std::string(field.value());
   out.body = std::move(res.body());
   if (!res.keep_alive()) answered = false;  // tells Send not to pool it
   co_return out;

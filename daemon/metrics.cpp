@@ -136,6 +136,10 @@ Metrics::Metrics(const std::vector<std::string>& services)
            .Help(
                "Events written by the processor, by kind (kind=\"unknown\": shapes not recognised)")
            .Register(*registry_);
+  operator_api_ = &prometheus::BuildCounter()
+                       .Name("tscb_operator_api_requests_total")
+                       .Help("Operator API (/v1/...) requests by HTTP status answered")
+                       .Register(*registry_);
   reconciled_ = &prometheus::BuildCounter()
                      .Name("tscb_requests_reconciled_total")
                      .Help("Overdue pending requests handled by the reconciler, by verdict")

@@ -76,6 +76,9 @@ class Metrics {
   void CountEvent(const std::string& kind) { events_->Add({{"kind", kind}}).Increment(); }
   void CountProcessed(std::size_t rows) { processed_->Increment(static_cast<double>(rows)); }
   void CountProcessingFailure() { processing_failures_->Increment(); }
+  void CountOperatorApi(int status) {
+    operator_api_->Add({{"status", std::to_string(status)}}).Increment();
+  }
   void CountReconciled(const std::string& verdict) {
     reconciled_->Add({{"verdict", verdict}}).Increment();
   }
@@ -101,6 +104,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* events_ = nullptr;
   prometheus::Counter* processed_ = nullptr;
   prometheus::Family<prometheus::Counter>* reconciled_ = nullptr;
+  prometheus::Family<prometheus::Counter>* operator_api_ = nullptr;
   prometheus::Counter* processing_failures_ = nullptr;
   prometheus::Gauge* login_locked_ = nullptr;
   prometheus::Gauge* circuit_open_ = nullptr;

@@ -11,6 +11,7 @@
 #include "daemon/time_format.hpp"
 #include "handlers/correlate.hpp"
 #include "handlers/ingest.hpp"
+#include "handlers/json_fields.hpp"
 #include "storage/inbox.hpp"
 #include "storage/pg/pg_processing_store.hpp"
 
@@ -19,11 +20,6 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::string_view kPrefix = "/v1/requests";
-
-std::string Str(const json::object& o, const char* key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
 
 // "30m", "2h", "90s", or a number of seconds.
 std::optional<std::chrono::seconds> ParseDeadline(const json::value& v) {
@@ -46,12 +42,12 @@ std::string ParsePendingRequest(const std::string& body, const config::Config& c
   auto v = json::parse(body, ec);
   if (ec || !v.is_object()) return "the body must be a JSON object";
   const auto& o = v.as_object();
-  out.request_id = Str(o, "requestId");
+  out.request_id = handlers::StringField(o, "requestId");
   if (out.request_id.empty() || out.request_id.size() > 200)
     return "requestId is required (a string of at most 200 characters)";
-  out.account = Str(o, "account");
+  out.account = handlers::StringField(o, "account");
   if (out.account.empty()) out.account = config.account;
-  out.action = Str(o, "action");
+  out.action = handlers::StringField(o, "action");
   if (!std::regex_match(out.action, std::regex("[a-z][a-z_]{0,40}")))
     return "action is required: a lower-case name such as activate, suspend, sms, nidd, "
            "reachability";
@@ -70,7 +66,7 @@ std::string ParsePendingRequest(const std::string& body, const config::Config& c
     if (!ids || !ids->is_array() || ids->as_array().empty())
       return "each device must be a non-empty list of {id, kind}";
     for (const auto& id : ids->as_array())
-      if (!id.is_object() || Str(id.as_object(), "id").empty())
+      if (!id.is_object() || handlers::StringField(id.as_object(), "id").empty())
         return "each device identifier must be an object with a string id";
     normalised.push_back(*ids);
   }
@@ -86,8 +82,8 @@ std::string ParsePendingRequest(const std::string& body, const config::Config& c
   return {};
 }
 
-OperatorApi::OperatorApi(const config::Config& config, Processor& processor)
-    : config_(config), processor_(processor) {}
+OperatorApi::OperatorApi(const config::Config& config, Processor& processor, Metrics* metrics)
+    : config_(config), processor_(processor), metrics_(metrics) {}
 
 OperatorApi::~OperatorApi() { pool_.join(); }
 
@@ -95,7 +91,7 @@ bool OperatorApi::Owns(std::string_view target) {
   return target.substr(0, kPrefix.size()) == kPrefix;
 }
 
-asio::awaitable<Response> OperatorApi::Handle(Request& request) {
+asio::awaitable<Response> OperatorApi::Answer(Request& request) {
   unsigned version = request.version();
   std::string auth(request[http::field::authorization]);
   const std::string& token = config_.admin.api_token.Reveal();
@@ -128,6 +124,17 @@ asio::awaitable<Response> OperatorApi::Handle(Request& request) {
     res = MakeError(http::status::service_unavailable, version, "database unavailable");
   }
   co_await asio::post(back, asio::use_awaitable);
+  co_return res;
+}
+
+asio::awaitable<Response> OperatorApi::Handle(Request& request) {
+  Response res = co_await Answer(request);
+  int status = static_cast<int>(res.result_int());
+  if (metrics_) metrics_->CountOperatorApi(status);
+  // Refusals once each, with our own reason (the body never echoes input).
+  if (status >= 400)
+    spdlog::warn("operator API: {} {} answered {}: {}", std::string(request.method_string()),
+                 std::string(request.target().substr(0, 200)), status, res.body());
   co_return res;
 }
 

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "config/config.hpp"
+#include "daemon/metrics.hpp"
 #include "daemon/net.hpp"
 #include "daemon/processor.hpp"
 
@@ -15,7 +16,8 @@ namespace tscb::daemon {
 
 class OperatorApi {
  public:
-  OperatorApi(const config::Config& config, Processor& processor);
+  // `metrics` may be null.
+  OperatorApi(const config::Config& config, Processor& processor, Metrics* metrics);
   ~OperatorApi();
 
   // Whether `target` is one of ours (so the admin endpoint routes it here).
@@ -23,11 +25,13 @@ class OperatorApi {
   asio::awaitable<Response> Handle(Request& request);
 
  private:
+  asio::awaitable<Response> Answer(Request& request);
   Response Register(const Request& request);
   Response Read(const Request& request, const std::string& request_id);
 
   const config::Config& config_;
   Processor& processor_;
+  Metrics* metrics_;
   asio::thread_pool pool_{1};
   std::unique_ptr<storage::ProcessingStore> store_;  // used on pool_ only
 };

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "handlers/backoff.hpp"
+#include "handlers/json_fields.hpp"
 
 namespace tscb::daemon {
 namespace {
@@ -21,11 +22,6 @@ std::string OriginOf(const std::string& url) {
   if (start == std::string::npos) return url;
   auto slash = url.find('/', start + 3);
   return slash == std::string::npos ? url + "/" : url.substr(0, slash + 1);
-}
-
-std::string Field(const boost::json::object& o, const char* key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
 }
 
 // GET /callbacks/{account}: an array of {accountName, serviceName, url,
@@ -45,11 +41,11 @@ std::vector<handlers::ListedRegistration> ParseListing(const std::string& body) 
     if (!item.is_object()) continue;
     const auto& o = item.as_object();
     handlers::ListedRegistration l;
-    l.service = Field(o, "serviceName");
-    if (l.service.empty()) l.service = Field(o, "name");
-    l.url = Field(o, "url");
-    l.username = Field(o, "username");
-    l.password = Field(o, "password");
+    l.service = handlers::StringField(o, "serviceName");
+    if (l.service.empty()) l.service = handlers::StringField(o, "name");
+    l.url = handlers::StringField(o, "url");
+    l.username = handlers::StringField(o, "username");
+    l.password = handlers::StringField(o, "password");
     if (!l.service.empty()) out.push_back(std::move(l));
   }
   return out;

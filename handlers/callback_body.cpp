@@ -6,6 +6,8 @@
 #include <boost/json.hpp>
 #include <vector>
 
+#include "handlers/json_fields.hpp"
+
 namespace tscb::handlers {
 namespace json = boost::json;
 namespace {
@@ -74,18 +76,6 @@ std::string Sha256Hex(std::string_view data) {
   return out;
 }
 
-std::string StringField(const json::object& obj, std::string_view key) {
-  auto it = obj.find(key);
-  if (it == obj.end() || !it->value().is_string()) return {};
-  return std::string(it->value().get_string());
-}
-
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
 }  // namespace
 
 void Sha256(std::string_view data, unsigned char out[32]) {
@@ -136,7 +126,7 @@ BodyResult ParseCallbackBody(std::string_view service, std::string_view raw) {
                                        it->value().get_array()[0].is_object()) {
     const auto& first = it->value().get_array()[0].get_object();
     body.device_id = StringField(first, "id");
-    body.device_kind = Lower(StringField(first, "kind"));
+    body.device_kind = AsciiLower(StringField(first, "kind"));
   }
   return {std::move(body), BodyError::kNotJson};
 }

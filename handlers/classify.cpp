@@ -4,15 +4,11 @@
 #include <cctype>
 #include <map>
 
+#include "handlers/json_fields.hpp"
+
 namespace tscb::handlers {
 namespace json = boost::json;
 namespace {
-
-std::string Lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // "changeServicePlan" -> "change_service_plan"
 std::string Snake(std::string_view text) {
@@ -45,9 +41,9 @@ std::string Str(const json::object& o, std::string_view key) {
 // Keys compared without regard to case ("deviceIds", "DeviceIds").
 const json::value* FindKey(const json::object& o, std::string_view key) {
   if (auto* v = o.if_contains(key)) return v;
-  std::string want = Lower(key);
+  std::string want = AsciiLower(key);
   for (const auto& [k, v] : o)
-    if (Lower(k) == want) return &v;
+    if (AsciiLower(k) == want) return &v;
   return nullptr;
 }
 
@@ -58,7 +54,7 @@ Device ParseIds(const json::value* value) {
     if (!item.is_object()) continue;
     const auto& o = item.as_object();
     std::string id = Str(o, "id");
-    std::string kind = Lower(Str(o, "kind"));
+    std::string kind = AsciiLower(Str(o, "kind"));
     if (id.empty()) continue;
     DeviceId d{id, kind};
     if (std::find(out.begin(), out.end(), d) == out.end()) out.push_back(std::move(d));
@@ -93,14 +89,14 @@ void MergeInnerIds(const json::object& inner, Device& device) {
 }
 
 std::string NormaliseStatus(std::string_view raw) {
-  std::string s = Lower(raw);
+  std::string s = AsciiLower(raw);
   if (s == "success" || s == "succeeded" || s == "successful" || s == "completed") return "success";
   if (s == "failed" || s == "failure" || s == "error" || s == "deliveryfailed" ||
       s == "configfailed")
     return "failed";
   if (s == "configcreated") return "config_created";
   if (s.empty()) return "received";
-  return Snake(raw.empty() ? s : Lower(raw));
+  return Snake(raw.empty() ? s : AsciiLower(raw));
 }
 
 const std::map<std::string, std::string, std::less<>>& CarrierActions() {

@@ -81,6 +81,12 @@ TEST_F(ProcessingTest, OperatorApiNeedsItsTokenAndValidInput) {
   EXPECT_EQ(S(r.at("origin")), "api");
   EXPECT_EQ(r.at("expectedCallbacks").as_int64(), 1);
   EXPECT_EQ(Api("GET", "/v1/requests/nope", "").status, 404);
+  // Every refusal is counted, and nothing half-done was stored.
+  auto m = Metrics();
+  EXPECT_NE(m.find(R"(tscb_operator_api_requests_total{status="401"} 2)"), std::string::npos) << m;
+  EXPECT_NE(m.find(R"(tscb_operator_api_requests_total{status="400"} 1)"), std::string::npos);
+  EXPECT_NE(m.find(R"(tscb_operator_api_requests_total{status="409"} 1)"), std::string::npos);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.pending_requests"), 1);
 }
 
 TEST_F(ProcessingTest, ActivatingAHundredDevicesEndsSucceededAfterAHundredCallbacks) {

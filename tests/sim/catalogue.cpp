@@ -7,6 +7,8 @@
 #include <ctime>
 #include <random>
 
+#include "handlers/json_fields.hpp"
+
 namespace tscb::sim {
 namespace json = boost::json;
 
@@ -175,20 +177,13 @@ std::string Now() {
   return buf;
 }
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string StringOf(const json::object& o, const char* key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
+using handlers::AsciiLower;
+using handlers::StringField;
 
 bool DeviceFails(const Device& device) {
   for (const auto& id : device) {
     if (!id.is_object()) continue;
-    std::string value = StringOf(id.as_object(), "id");
+    std::string value = StringField(id.as_object(), "id");
     if (value.size() >= 4 && value.compare(value.size() - 4, 4, "9999") == 0) return true;
   }
   return false;
@@ -214,12 +209,12 @@ json::object CarrierResult(const std::string& action, const json::object& reques
     r["deviceIds"] = json::array{json::object{{"id", "15555550100"}, {"kind", "msisdn"}},
                                  json::object{{"id", "5555550100"}, {"kind", "mdn"}}};
     r["ipAddress"] = "10.0.0.17";
-    r["servicePlan"] = StringOf(request, "servicePlan");
+    r["servicePlan"] = StringField(request, "servicePlan");
     r["state"] = "active";
   } else if (action == "suspend") {
     r["autoResumeDate"] = "2026-12-31T00:00:00Z";
   } else if (action == "changeServicePlan") {
-    r["servicePlan"] = StringOf(request, "servicePlan");
+    r["servicePlan"] = StringField(request, "servicePlan");
   } else if (action == "customFields") {
     if (auto* f = request.if_contains("customFieldsToUpdate")) r["customFields"] = *f;
   } else if (action == "changeIdentifier") {
@@ -254,7 +249,7 @@ std::vector<PlannedCallback> CallbacksFor(const Endpoint& endpoint, const std::s
   std::vector<PlannedCallback> out;
   const std::string service = endpoint.service;
   const std::string action = endpoint.action;
-  bool nbiot = Lower(StringOf(request, "servicePlan")).find("nbiot") != std::string::npos;
+  bool nbiot = AsciiLower(StringField(request, "servicePlan")).find("nbiot") != std::string::npos;
   for (const auto& device : DevicesOf(request)) {
     if (DeviceFails(device)) {
       out.push_back({service, Fault(service, request_id, device), true});
@@ -299,9 +294,9 @@ std::vector<PlannedCallback> CallbacksFor(const Endpoint& endpoint, const std::s
     } else if (service == "DiagnosticsService") {
       body["reachabilityResponse"] =
           json::object{{"monitorId", NewUuid()},
-                       {"requestType", StringOf(request, "requestType").empty()
+                       {"requestType", StringField(request, "requestType").empty()
                                            ? std::string("REACHABLE_FOR_DATA")
-                                           : StringOf(request, "requestType")},
+                                           : StringField(request, "requestType")},
                        {"reachabilityStatus", "REACHABLE"},
                        {"timestamp", Now()}};
       body["status"] = "Success";
@@ -339,7 +334,7 @@ json::value SyncAnswer(const Endpoint& endpoint, const std::map<std::string, std
   for (const auto& d : DevicesOf(request))
     devices.push_back(json::object{
         {"deviceIds", d},
-        {"accountName", StringOf(request, "accountName")},
+        {"accountName", StringField(request, "accountName")},
         {"connected", true},
         {"carrierInformations", json::array{json::object{{"carrierName", "Verizon Wireless"},
                                                          {"servicePlan", "M2M5GB"},

@@ -6,6 +6,7 @@
 #include <boost/url/parse.hpp>
 #include <iostream>
 
+#include "handlers/json_fields.hpp"
 #include "handlers/token_bucket.hpp"
 
 namespace tscb::sim {
@@ -64,8 +65,8 @@ json::object ParseObject(const std::string& body) {
 }
 
 std::string Str(const json::object& o, const char* key, std::string fallback = {}) {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : fallback;
+  std::string s = handlers::StringField(o, key);
+  return s.empty() ? fallback : s;
 }
 
 std::int64_t Int(const json::object& o, const char* key, std::int64_t fallback) {
