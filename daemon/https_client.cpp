@@ -98,8 +98,7 @@ asio::awaitable<std::unique_ptr<HttpsClient::Connection>> HttpsClient::Open(cons
 }
 
 asio::awaitable<ClientResponse> HttpsClient::Exchange(Connection& conn, const Target& target,
-                                                      const ClientRequest& request,
-                                                      bool& answered) {
+                                                      const ClientRequest& request, Fate& fate) {
   ClientResponse out;
   http::request<http::string_body> req{request.method, target.path, 11};
   req.set(http::field::host, target.host);
@@ -126,12 +125,14 @@ asio::awaitable<ClientResponse> HttpsClient::Exchange(Connection& conn, const Ta
     if (!ec)
       std::tie(ec, std::ignore) = co_await http::async_read(*conn.plain, conn.buffer, parser, kUse);
   }
-  answered = parser.got_some();
+  // Closed before any answer byte on a reused connection: the request never
+  // reached the server.
+  fate.stale = !parser.got_some() && ec && IsStaleConnectionError(ec);
+  fate.reusable = !ec && parser.is_done() && parser.get().keep_alive();
   if (ec) {
     out.error = std::string(http::to_string(request.method)) + " " + target.host + ":" +
                 target.port + target.path.substr(0, target.path.find('?')) + ": " +
                 (ec == beast::error::timeout ? std::string("timed out") : ec.message());
-    if (!answered && IsStaleConnectionError(ec)) out.error = "stale:" + out.error;
     co_return out;
   }
   auto& res = parser.get();
@@ -139,7 +140,6 @@ asio::awaitable<ClientResponse> HttpsClient::Exchange(Connection& conn, const Ta
   for (const auto& field : res)
     out.headers[handlers::AsciiLower(field.name_string())] = std::string(field.value());
   out.body = std::move(res.body());
-  if (!res.keep_alive()) answered = false;  // tells Send not to pool it
   co_return out;
 }
 
@@ -183,10 +183,10 @@ asio::awaitable<ClientResponse> HttpsClient::Send(ClientRequest request) {
         co_return failed;
       }
     }
-    bool answered = false;
-    ClientResponse res = co_await Exchange(*conn, target, request, answered);
+    Fate fate;
+    ClientResponse res = co_await Exchange(*conn, target, request, fate);
     if (res.status != 0) {
-      if (answered) {
+      if (fate.reusable) {
         conn->idle_since = std::chrono::steady_clock::now();
         auto& back = idle_[key];
         if (back.size() < options_.max_idle_per_host)
@@ -199,11 +199,9 @@ asio::awaitable<ClientResponse> HttpsClient::Send(ClientRequest request) {
       co_return res;
     }
     conn->Close();
-    bool stale = res.error.rfind("stale:", 0) == 0;
-    if (stale) res.error.erase(0, 6);
     // A pooled connection the server had closed: the request never reached
     // it, so sending it again on a fresh connection is safe.
-    if (!(reused && stale)) co_return res;
+    if (!(reused && fate.stale)) co_return res;
   }
   co_return failed;
 }

@@ -63,6 +63,10 @@ class HttpsClient {
 
  private:
   struct Connection;
+  struct Fate {
+    bool reusable = false;  // a whole answer, keep-alive: back to the pool
+    bool stale = false;     // closed before any answer byte: safe to send again
+  };
   struct Target {
     bool tls = true;
     std::string host;
@@ -72,7 +76,7 @@ class HttpsClient {
   };
   asio::awaitable<std::unique_ptr<Connection>> Open(const Target& target, std::string& error);
   asio::awaitable<ClientResponse> Exchange(Connection& conn, const Target& target,
-                                           const ClientRequest& request, bool& answered);
+                                           const ClientRequest& request, Fate& fate);
 
   asio::any_io_executor executor_;
   ClientOptions options_;
