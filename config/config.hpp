@@ -102,6 +102,22 @@ struct RequestsConfig {
   }
 };
 
+// Rules (DESIGN.md section 6): the YAML file of rules, re-read on SIGHUP.
+struct RulesConfig {
+  std::string file;  // "" = no rules; relative paths resolve against the config's folder
+};
+
+// The outbox dispatcher: sends queued follow-up actions through the
+// ThingSpace client (or to http.post URLs).
+struct ActionsConfig {
+  int concurrency = 16;                             // actions in flight at once, per daemon
+  Duration poll_interval{std::chrono::seconds(1)};  // besides wake-ups from this daemon's processor
+  Duration lease{std::chrono::minutes(5)};          // in flight longer: its daemon is taken as dead
+  int max_attempts = 5;                             // dispatches per action, then dead
+  Duration retry_initial{std::chrono::seconds(5)};  // backoff between dispatches (full jitter)
+  Duration retry_max{std::chrono::minutes(10)};
+};
+
 struct RetentionConfig {
   int months = 13;  // monthly partitions older than this are dropped
   Duration check_interval{std::chrono::hours(24)};
@@ -165,6 +181,8 @@ struct Config {
   ProcessingConfig processing;
   RequestsConfig requests;
   RetentionConfig retention;
+  RulesConfig rules;
+  ActionsConfig actions;
   Duration shutdown_grace{std::chrono::seconds(10)};
 };
 

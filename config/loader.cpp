@@ -304,12 +304,32 @@ LoadResult LoadConfigText(const std::string& text, const std::string& name,
   }
   requests.Finish();
 
+  MapReader rules = top.Map("rules");
+  rules.Read("file", config.rules.file);
+  config.rules.file = ResolvePath(ctx, config.rules.file);
+  rules.Finish();
+
+  MapReader actions = top.Map("actions");
+  actions.Read("concurrency", config.actions.concurrency, 1, 1'000);
+  actions.Read("poll_interval", config.actions.poll_interval, milliseconds(10), minutes(10));
+  actions.Read("lease", config.actions.lease, seconds(1), hours(24));
+  actions.Read("max_attempts", config.actions.max_attempts, 1, 100);
+  MapReader action_retry = actions.Map("retry");
+  action_retry.Read("initial", config.actions.retry_initial, milliseconds(1), hours(1));
+  action_retry.Read("max", config.actions.retry_max, milliseconds(1), hours(24));
+  action_retry.Finish();
+  actions.Finish();
+
   MapReader retention = top.Map("retention");
   retention.Read("months", config.retention.months, 1, 1200);
   retention.Read("check_interval", config.retention.check_interval, seconds(1), hours(24 * 7));
   retention.Finish();
 
   ReadThingSpace(top, config.thingspace);
+  if (config.thingspace.enabled && config.actions.lease < config.thingspace.request_timeout * 2)
+    errors.Add(actions.Child("lease"), "actions.lease",
+               "must be at least twice thingspace.request_timeout: an action still in flight "
+               "must not be taken for abandoned");
   ReadRegistration(top, config, config.registration);
 
   MapReader shutdown = top.Map("shutdown");

@@ -10,6 +10,7 @@
 
 #include "daemon/admin_endpoint.hpp"
 #include "daemon/callback_endpoint.hpp"
+#include "daemon/dispatcher.hpp"
 #include "daemon/health.hpp"
 #include "daemon/http_server.hpp"
 #include "daemon/inbox_writer.hpp"
@@ -17,6 +18,7 @@
 #include "daemon/operator_api.hpp"
 #include "daemon/processor.hpp"
 #include "daemon/reconciler.hpp"
+#include "daemon/rule_book.hpp"
 #include "daemon/thingspace_worker.hpp"
 #include "daemon/tls_context.hpp"
 #include "storage/inbox.hpp"
@@ -90,17 +92,26 @@ int RunDaemon(const config::Config& config) {
   threads = std::max(threads, 1);
   asio::io_context ioc(threads);
 
-  Processor processor(
-      [db_conn] { return std::make_unique<storage::pg::PgProcessingStore>(db_conn); },
-      ProcessorOptions{config.processing.workers, config.processing.batch_max,
-                       config.processing.poll_interval},
-      &metrics);
+  RuleBook rules(config.rules.file);
+  if (!rules.Reload()) {
+    spdlog::critical("cannot start: the rules file {} is not valid (errors above)",
+                     config.rules.file);
+    return 1;
+  }
+  auto processing_store = [db_conn] {
+    return std::make_unique<storage::pg::PgProcessingStore>(db_conn);
+  };
+  Processor processor(processing_store,
+                      ProcessorOptions{config.processing.workers, config.processing.batch_max,
+                                       config.processing.poll_interval,
+                                       config.actions.max_attempts, config.account},
+                      &metrics, &rules);
+  Dispatcher dispatcher(config, processing_store, &metrics);
+  processor.OnActionsPlanned([&dispatcher] { dispatcher.Wake(); });
   OperatorApi operator_api(config, processor, &metrics);
-  Reconciler reconciler(
-      config, [db_conn] { return std::make_unique<storage::pg::PgProcessingStore>(db_conn); },
-      &metrics);
-  // Without a ThingSpace client the reconciler only times requests out, on a
-  // thread of its own.
+  Reconciler reconciler(config, processing_store, &metrics);
+  // Without a ThingSpace client the reconciler only times requests out and
+  // the dispatcher only sends http.post actions, on a thread of their own.
   asio::io_context reconcile_ioc(1);
   std::thread reconcile_thread;
 
@@ -147,9 +158,10 @@ int RunDaemon(const config::Config& config) {
   admin_server.Start();
   // Registration only once the listener accepts: callbacks may follow at once.
   if (thingspace) {
-    thingspace->Start(&reconciler);
+    thingspace->Start(&reconciler, &dispatcher);
   } else {
     asio::co_spawn(reconcile_ioc, reconciler.Run(nullptr), asio::detached);
+    asio::co_spawn(reconcile_ioc, dispatcher.Run(nullptr), asio::detached);
     reconcile_thread = std::thread([&] { reconcile_ioc.run(); });
   }
 
@@ -159,7 +171,8 @@ int RunDaemon(const config::Config& config) {
   std::function<void()> arm_hup = [&] {
     hup.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
-      spdlog::warn("SIGHUP: reloading is not implemented yet; restart to apply changes");
+      spdlog::info("SIGHUP: reloading the rules (other settings need a restart)");
+      rules.Reload();
       arm_hup();
     });
   };
@@ -208,6 +221,7 @@ int RunDaemon(const config::Config& config) {
   if (thingspace) thingspace->Stop(std::chrono::seconds(5));
   if (reconcile_thread.joinable()) {
     reconciler.Stop();
+    dispatcher.Stop();
     reconcile_thread.join();
   }
   writer.Stop();

@@ -13,7 +13,9 @@
 #include "config/loader.hpp"
 #include "daemon/application.hpp"
 #include "daemon/cli_data.hpp"
+#include "daemon/cli_rules.hpp"
 #include "daemon/logging.hpp"
+#include "daemon/rule_book.hpp"
 #include "daemon/registration_manager.hpp"
 #include "daemon/thingspace_client.hpp"
 #include "storage/inbox.hpp"
@@ -40,8 +42,15 @@ constexpr const char* kUsage =
     "  replay         re-process inbox rows: --ids 1,2,3 or --state S / --since T /\n"
     "                 --until T; never creates a second event for a row\n"
     "  report NAME    print a reporting view (callbacks_daily, provisioning_latency,\n"
-    "                 device_timeline, failed_actions, sms, usage_alerts, pending_overdue)\n"
-    "                 [--since T] [--until T] [--format table|csv|json]\n"
+    "                 device_timeline, failed_actions, action_chains, sms, usage_alerts,\n"
+    "                 pending_overdue) [--since T] [--until T] [--format table|csv|json]\n"
+    "  rules check FILE     validate a rules file (no config needed)\n"
+    "  rules test     dry run: --event-file F [--service S] or --since 7d; which rules\n"
+    "                 match and the exact requests they would send [--rules FILE]\n"
+    "  rules pause|resume RULE   hold or release a rule's actions (they are still planned)\n"
+    "  actions list [--state S] | show ID | retry ID | cancel ID | paused\n"
+    "  actions pause|resume NAME   hold or release every action of that name\n"
+    "  actions catalogue    every action rules can fire, with its body fields\n"
     "  retention      drop monthly partitions older than retention.months (and their\n"
     "                 dedup keys); --dry-run lists what would go\n"
     "\n"
@@ -150,8 +159,9 @@ int Main(int argc, char** argv) {
   bool dry_run = false;
   std::vector<std::string> operands;
   std::map<std::string, std::string> options;
-  static const std::set<std::string> kValueOptions = {"--ids", "--state", "--since", "--until",
-                                                      "--format"};
+  static const std::set<std::string> kValueOptions = {
+      "--ids", "--state", "--since", "--until", "--format", "--event-file", "--service",
+      "--rules", "--limit"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "-h" || arg == "--help") {
@@ -188,6 +198,13 @@ int Main(int argc, char** argv) {
       return 2;
     }
   }
+  if (IsRulesCommand(command)) {
+    CommandLine cl{command, operands, options, dry_run};
+    if (auto code = RunRulesCommandWithoutConfig(cl)) return *code;
+    auto config = LoadOrReport(config_path);
+    if (!config) return 2;
+    return RunRulesCommand(cl, *config);
+  }
   if (IsDataCommand(command)) {
     auto config = LoadOrReport(config_path);
     if (!config) return 2;
@@ -212,7 +229,19 @@ int Main(int argc, char** argv) {
   auto config = LoadOrReport(config_path);
   if (!config) return 2;
   if (command == "check-config") {
-    std::cout << config_path << ": OK (" << config->services.size() << " service(s))\n";
+    std::string rules = "no rules file";
+    if (!config->rules.file.empty()) {
+      std::vector<std::string> errors;
+      auto set = CompileRulesFile(config->rules.file, errors);
+      for (const auto& error : errors) std::cerr << error << '\n';
+      if (!set) {
+        std::cerr << config->rules.file << ": " << errors.size() << " error(s)\n";
+        return 2;
+      }
+      rules = std::to_string(set->Size()) + " active rule(s)";
+    }
+    std::cout << config_path << ": OK (" << config->services.size() << " service(s), " << rules
+              << ")\n";
     return 0;
   }
   if (command == "migrate") return Migrate(*config);

@@ -25,10 +25,17 @@ std::unique_ptr<storage::pg::PgProcessingStore> Store(const config::Config& conf
   return std::make_unique<storage::pg::PgProcessingStore>(config.database.ConnectionString());
 }
 
+// Rows processed here (replay) plan their rules' actions like the daemon's
+// processor would; the daemon's dispatcher sends them.
 Processor MakeProcessor(const config::Config& config) {
+  static RuleBook rules(config.rules.file);
+  static bool loaded = rules.Reload();
+  (void)loaded;
   return Processor(
       [&config] { return Store(config); },
-      ProcessorOptions{0, config.processing.batch_max, config.processing.poll_interval}, nullptr);
+      ProcessorOptions{0, config.processing.batch_max, config.processing.poll_interval,
+                       config.actions.max_attempts, config.account},
+      nullptr, &rules);
 }
 
 int Pending(const CommandLine& cl, const config::Config& config) {

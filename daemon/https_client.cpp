@@ -149,6 +149,7 @@ asio::awaitable<ClientResponse> HttpsClient::Send(ClientRequest request) {
   if (!parsed || (parsed->scheme() != "https" && parsed->scheme() != "http") ||
       parsed->host().empty()) {
     failed.error = "not an http(s) URL: " + request.url.substr(0, 200);
+    failed.not_sent = true;
     co_return failed;
   }
   Target target;
@@ -180,6 +181,7 @@ asio::awaitable<ClientResponse> HttpsClient::Send(ClientRequest request) {
       conn = co_await Open(target, error);
       if (!conn) {
         failed.error = error;
+        failed.not_sent = true;
         co_return failed;
       }
     }

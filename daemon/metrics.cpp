@@ -140,6 +140,17 @@ Metrics::Metrics(const std::vector<std::string>& services)
                        .Name("tscb_operator_api_requests_total")
                        .Help("Operator API (/v1/...) requests by HTTP status answered")
                        .Register(*registry_);
+  actions_ = &prometheus::BuildCounter()
+                  .Name("tscb_actions_total")
+                  .Help("Follow-up actions by catalogue name and what a dispatch came to "
+                        "(succeeded, queued = retry later, failed, dead, needs_review, "
+                        "lease_recovered, record_failed)")
+                  .Register(*registry_);
+  actions_planned_ = &prometheus::BuildCounter()
+                          .Name("tscb_actions_planned_total")
+                          .Help("Outbox rows the rules planned (resends and replays plan none)")
+                          .Register(*registry_)
+                          .Add({});
   reconciled_ = &prometheus::BuildCounter()
                      .Name("tscb_requests_reconciled_total")
                      .Help("Overdue pending requests handled by the reconciler, by verdict")

@@ -83,6 +83,12 @@ class Metrics {
     reconciled_->Add({{"verdict", verdict}}).Increment();
   }
 
+  // Rules and the outbox.
+  void CountAction(const std::string& action, const std::string& result) {
+    actions_->Add({{"action", action}, {"result", result}}).Increment();
+  }
+  void CountActionsPlanned(std::size_t n) { actions_planned_->Increment(static_cast<double>(n)); }
+
   // Prometheus text exposition format.
   std::string Serialize() const;
 
@@ -104,6 +110,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* events_ = nullptr;
   prometheus::Counter* processed_ = nullptr;
   prometheus::Family<prometheus::Counter>* reconciled_ = nullptr;
+  prometheus::Family<prometheus::Counter>* actions_ = nullptr;
+  prometheus::Counter* actions_planned_ = nullptr;
   prometheus::Family<prometheus::Counter>* operator_api_ = nullptr;
   prometheus::Counter* processing_failures_ = nullptr;
   prometheus::Gauge* login_locked_ = nullptr;

@@ -29,6 +29,54 @@ storage::EventRecord ToRecord(const storage::InboxRow& row, const handlers::Even
   return r;
 }
 
+// "action:<id>" -> id; 0 for requests from elsewhere.
+std::int64_t OriginAction(const std::string& origin) {
+  if (origin.rfind("action:", 0) != 0) return 0;
+  try {
+    return std::stoll(origin.substr(7));
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+boost::json::object RequestView(const storage::PendingRequestRecord& r,
+                                const handlers::RequestProgress& now) {
+  boost::system::error_code ec;
+  auto devices = boost::json::parse(handlers::ProgressJson(now.devices), ec);
+  return {{"requestId", r.request_id},
+          {"account", r.account},
+          {"action", r.action},
+          {"nbiot", r.nbiot},
+          {"devices", ec ? boost::json::value(boost::json::array()) : devices},
+          {"origin", r.origin},
+          {"state", now.state},
+          {"submittedAt", r.submitted_at},
+          {"deadlineAt", r.deadline_at},
+          {"expectedCallbacks", r.expected_callbacks},
+          {"receivedCallbacks", now.received}};
+}
+
+storage::ActionRecord ToActionRecord(handlers::PlannedAction p, std::int64_t event_id,
+                                     const std::string& request_id, std::int64_t origin,
+                                     int default_attempts) {
+  storage::ActionRecord a;
+  a.idempotency_key = std::move(p.idempotency_key);
+  a.rule = std::move(p.rule);
+  a.action = std::move(p.action);
+  a.method = std::move(p.method);
+  a.target = std::move(p.target);
+  if (p.body) a.body_json = boost::json::serialize(*p.body);
+  a.safe = p.safe;
+  a.correlate = std::move(p.correlate);
+  a.max_attempts = p.max_attempts > 0 ? p.max_attempts : default_attempts;
+  a.cause_event_id = event_id;
+  a.cause_request_id = request_id;
+  a.origin_action_id = origin;
+  a.delay_seconds = static_cast<double>(p.delay.count()) / 1000.0;
+  a.error = std::move(p.error);
+  return a;
+}
+
 handlers::RequestProgress FromRecord(const storage::PendingRequestRecord& r) {
   handlers::RequestProgress p;
   p.request_id = r.request_id;
@@ -43,10 +91,11 @@ handlers::RequestProgress FromRecord(const storage::PendingRequestRecord& r) {
 }  // namespace
 
 Processor::Processor(StoreFactory factory, ProcessorOptions options, Metrics* metrics,
-                     ClassifyFn classify)
+                     const RuleBook* rules, ClassifyFn classify)
     : factory_(std::move(factory)),
       options_(options),
       metrics_(metrics),
+      rules_(rules),
       classify_(std::move(classify)) {}
 
 Processor::~Processor() { Stop(); }
@@ -65,6 +114,7 @@ void Processor::ProcessRows(storage::ProcessingBatch& batch,
                             const std::vector<storage::InboxRow>& rows, ProcessResult& result) {
   // Parse and classify.
   std::vector<handlers::Event> events;
+  std::vector<boost::json::object> bodies;  // for the rules
   std::vector<storage::EventRecord> records;
   events.reserve(rows.size());
   records.reserve(rows.size());
@@ -76,6 +126,7 @@ void Processor::ProcessRows(storage::ProcessingBatch& batch,
       throw std::runtime_error("inbox row " + std::to_string(row.id) +
                                ": body is not a JSON object");
     events.push_back(classify_(row.service, body.as_object()));
+    bodies.push_back(std::move(body.as_object()));
     records.push_back(ToRecord(row, events.back()));
     if (!events.back().request_id.empty()) request_ids.insert(events.back().request_id);
   }
@@ -89,6 +140,10 @@ void Processor::ProcessRows(storage::ProcessingBatch& batch,
   // Events; a row that already had its event (a replay) changes nothing more.
   auto ids = batch.InsertEvents(records);
   std::map<std::string, handlers::RequestProgress> changed;
+  // What the rules see of each event's request: its state after that event.
+  auto rule_set = rules_ ? rules_->Current() : nullptr;
+  const bool plan = rule_set && rule_set->Size() > 0;
+  std::vector<std::optional<boost::json::object>> request_views(rows.size());
   for (std::size_t i = 0; i < rows.size(); ++i) {
     if (ids[i] == 0) {
       ++result.replayed;
@@ -109,6 +164,7 @@ void Processor::ProcessRows(storage::ProcessingBatch& batch,
       spdlog::info("request {} ({}) {} after {} callback(s)", it->first, progress->second.action,
                    progress->second.state, progress->second.received);
     }
+    if (plan) request_views[i] = RequestView(it->second, progress->second);
   }
   for (auto& [id, progress] : changed) {
     storage::PendingRequestRecord r = requests.at(id);
@@ -117,7 +173,25 @@ void Processor::ProcessRows(storage::ProcessingBatch& batch,
     r.received_callbacks = progress.received;
     batch.UpdateRequest(r);
   }
-  // (Rules and the outbox join this transaction in a later stage.)
+  // Rules -> outbox, in this transaction: an action is planned exactly when
+  // its cause event is first stored.
+  if (plan) {
+    std::vector<storage::ActionRecord> planned;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      if (ids[i] == 0) continue;
+      const auto* request = request_views[i] ? &*request_views[i] : nullptr;
+      auto context = handlers::EventContext(
+          events[i], {rows[i].service, ids[i], rows[i].received_at, request, &bodies[i],
+                      options_.account});
+      std::int64_t origin = 0;
+      if (auto it = requests.find(events[i].request_id); it != requests.end())
+        origin = OriginAction(it->second.origin);
+      for (auto& p : rule_set->Evaluate(context, ids[i], rows[i].received_epoch))
+        planned.push_back(ToActionRecord(std::move(p), ids[i], events[i].request_id, origin,
+                                         options_.action_max_attempts));
+    }
+    result.actions += batch.InsertActions(planned);
+  }
   batch.MarkProcessed(rows);
 }
 
@@ -181,6 +255,17 @@ ProcessResult Processor::ProcessPending(storage::ProcessingStore& store) {
 
 bool Processor::RegisterRequest(storage::ProcessingStore& store,
                                 storage::PendingRequestRecord request) {
+  auto batch = store.Begin();
+  std::string state = RegisterInBatch(*batch, request);
+  if (state.empty()) return false;
+  batch->Commit();
+  spdlog::info("request {} ({}) registered by {}; {}", request.request_id, request.action,
+               request.origin, state);
+  return true;
+}
+
+std::string Processor::RegisterInBatch(storage::ProcessingBatch& batch,
+                                       storage::PendingRequestRecord& request) {
   handlers::RequestProgress progress;
   progress.request_id = request.request_id;
   progress.action = request.action;
@@ -195,11 +280,11 @@ bool Processor::RegisterRequest(storage::ProcessingStore& store,
   request.devices_json = handlers::ProgressJson(progress.devices);
   request.expected_callbacks = handlers::ExpectedCallbacks(progress);
 
-  auto batch = store.Begin();
-  if (!batch->InsertRequest(request)) return false;
+  if (!batch.InsertRequest(request)) return "";
   // Callbacks that came first (another system sent the request, or it was
-  // registered late): matched now, in order.
-  for (const auto& e : batch->EventsOfRequest(request.request_id)) {
+  // registered late, or ThingSpace answered before the dispatcher recorded
+  // the requestId): matched now, in order.
+  for (const auto& e : batch.EventsOfRequest(request.request_id)) {
     handlers::Event event;
     event.kind = e.kind;
     event.status = e.status;
@@ -213,14 +298,11 @@ bool Processor::RegisterRequest(storage::ProcessingStore& store,
     request.devices_json = handlers::ProgressJson(progress.devices);
     request.state = progress.state;
     request.received_callbacks = progress.received;
-    batch->UpdateRequest(request);
-    batch->MarkMatched(request.request_id);
+    batch.UpdateRequest(request);
+    batch.MarkMatched(request.request_id);
   }
-  batch->Commit();
-  spdlog::info("request {} ({}, {} device(s)) registered by {}; {} earlier callback(s) matched; {}",
-               request.request_id, request.action, progress.devices.size(), request.origin,
-               progress.received, progress.state);
-  return true;
+  return std::to_string(progress.devices.size()) + " device(s), " +
+         std::to_string(progress.received) + " earlier callback(s) matched, " + progress.state;
 }
 
 ProcessResult Processor::ProcessIds(storage::ProcessingStore& store,
@@ -237,6 +319,10 @@ void Processor::Run(int worker) {
       if (!store) store = factory_();
       ProcessResult r = ProcessPending(*store);
       backoff = std::chrono::milliseconds(200);
+      if (r.actions > 0) {
+        if (metrics_) metrics_->CountActionsPlanned(r.actions);
+        if (wake_) wake_();
+      }
       if (r.rows > 0) {
         if (metrics_) metrics_->CountProcessed(r.rows);
         spdlog::debug("processor {}: {} row(s), {} event(s), {} replayed, {} failed", worker,

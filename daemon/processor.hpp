@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "daemon/metrics.hpp"
+#include "daemon/rule_book.hpp"
 #include "handlers/classify.hpp"
 #include "storage/processing.hpp"
 
@@ -26,6 +27,8 @@ struct ProcessorOptions {
   int workers = 1;
   std::size_t batch_max = 500;
   std::chrono::milliseconds poll{1000};
+  int action_max_attempts = 5;  // for planned actions that do not set their own
+  std::string account;          // for rules, when a callback names none
 };
 
 struct ProcessResult {
@@ -34,6 +37,7 @@ struct ProcessResult {
   std::size_t replayed = 0;  // rows whose event already existed
   std::size_t failed = 0;    // rows marked failed
   std::size_t requests_completed = 0;
+  std::size_t actions = 0;  // outbox rows planned by the rules
 };
 
 class Processor {
@@ -41,9 +45,12 @@ class Processor {
   using StoreFactory = std::function<std::unique_ptr<storage::ProcessingStore>()>;
   using ClassifyFn = std::function<handlers::Event(std::string_view, const boost::json::object&)>;
 
-  // `metrics` may be null. `classify` is replaceable for tests.
+  // `metrics` and `rules` may be null. `classify` is replaceable for tests.
   Processor(StoreFactory factory, ProcessorOptions options, Metrics* metrics,
-            ClassifyFn classify = handlers::Classify);
+            const RuleBook* rules = nullptr, ClassifyFn classify = handlers::Classify);
+
+  // Called (from a worker thread) after a batch that planned actions commits.
+  void OnActionsPlanned(std::function<void()> wake) { wake_ = std::move(wake); }
   ~Processor();
 
   void Start();
@@ -57,6 +64,11 @@ class Processor {
   // `request.devices_json` holds the devices ([[{id, kind}]]); progress,
   // expected callbacks and state are filled in here.
   bool RegisterRequest(storage::ProcessingStore& store, storage::PendingRequestRecord request);
+  // The same inside a transaction the caller commits (the dispatcher records
+  // an action's answer and the request it started together). Returns the
+  // state the request is in, or "" when the id is known.
+  static std::string RegisterInBatch(storage::ProcessingBatch& batch,
+                                     storage::PendingRequestRecord& request);
 
   // The given rows, whatever their state (replay).
   ProcessResult ProcessIds(storage::ProcessingStore& store, const std::vector<std::int64_t>& ids);
@@ -78,7 +90,9 @@ class Processor {
   StoreFactory factory_;
   ProcessorOptions options_;
   Metrics* metrics_;
+  const RuleBook* rules_;
   ClassifyFn classify_;
+  std::function<void()> wake_;
   std::atomic<bool> stopping_{false};
   std::vector<std::thread> threads_;
 };

@@ -14,31 +14,13 @@ namespace tscb::daemon {
 namespace json = boost::json;
 
 Reconciler::Reconciler(const config::Config& config, StoreFactory factory, Metrics* metrics)
-    : config_(config), factory_(std::move(factory)), metrics_(metrics) {}
+    : config_(config), db_(std::move(factory)), metrics_(metrics) {}
 
-Reconciler::~Reconciler() { db_.join(); }
-
-template <class Fn>
-asio::awaitable<std::invoke_result_t<Fn, storage::ProcessingStore&>> Reconciler::OnDb(Fn fn) {
-  auto back = co_await asio::this_coro::executor;
-  co_await asio::post(db_, asio::use_awaitable);
-  std::exception_ptr error;
-  std::optional<std::invoke_result_t<Fn, storage::ProcessingStore&>> result;
-  try {
-    if (!store_) store_ = factory_();
-    result.emplace(fn(*store_));
-  } catch (...) {
-    store_.reset();
-    error = std::current_exception();
-  }
-  co_await asio::post(back, asio::use_awaitable);
-  if (error) std::rethrow_exception(error);
-  co_return std::move(*result);
-}
+Reconciler::~Reconciler() = default;
 
 asio::awaitable<ReconcileResult> Reconciler::Once(ThingSpaceClient* client) {
   ReconcileResult result;
-  auto overdue = co_await OnDb([&](storage::ProcessingStore& store) {
+  auto overdue = co_await db_.Run([&](storage::ProcessingStore& store) {
     auto batch = store.Begin();
     auto rows = batch->ClaimOverdue(100, config_.requests.reconcile_interval);
     batch->Commit();
@@ -98,7 +80,7 @@ asio::awaitable<ReconcileResult> Reconciler::Once(ThingSpaceClient* client) {
         pending_devices.push_back(d.ids);
     event.device_ids_json = handlers::DevicesJson(pending_devices);
     event.payload_json = json::serialize(payload);
-    co_await OnDb([&](storage::ProcessingStore& store) {
+    co_await db_.Run([&](storage::ProcessingStore& store) {
       auto batch = store.Begin();
       batch->ConcludeRequest(r);
       if (verdict != "pending") batch->InsertEvents({event});
@@ -125,10 +107,7 @@ asio::awaitable<ReconcileResult> Reconciler::Once(ThingSpaceClient* client) {
 
 asio::awaitable<void> Reconciler::Run(ThingSpaceClient* client) {
   auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
-  {
-    std::lock_guard lock(timer_mu_);
-    timer_ = timer;
-  }
+  alarm_.Attach(timer);
   auto next_maintenance = std::chrono::steady_clock::now();
   while (!stopping_) {
     try {
@@ -136,7 +115,7 @@ asio::awaitable<void> Reconciler::Run(ThingSpaceClient* client) {
       // Partitions ahead and retention, once per retention.check_interval.
       if (std::chrono::steady_clock::now() >= next_maintenance) {
         next_maintenance = std::chrono::steady_clock::now() + config_.retention.check_interval;
-        auto report = co_await OnDb([&](storage::ProcessingStore&) {
+        auto report = co_await db_.Run([&](storage::ProcessingStore&) {
           return storage::pg::RunMaintenance(config_.database.ConnectionString(),
                                              config_.retention.months, false);
         });
@@ -156,11 +135,7 @@ asio::awaitable<void> Reconciler::Run(ThingSpaceClient* client) {
 
 void Reconciler::Stop() {
   stopping_ = true;
-  std::lock_guard lock(timer_mu_);
-  if (auto timer = timer_.lock())
-    asio::post(timer->get_executor(), [weak = timer_] {
-      if (auto t = weak.lock()) t->cancel();
-    });
+  alarm_.Ring();
 }
 
 }  // namespace tscb::daemon

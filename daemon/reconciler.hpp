@@ -16,6 +16,7 @@
 #include <mutex>
 
 #include "config/config.hpp"
+#include "daemon/db_worker.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/thingspace_client.hpp"
 #include "storage/processing.hpp"
@@ -42,19 +43,11 @@ class Reconciler {
   void Stop();  // from any thread
 
  private:
-  template <class Fn>
-  asio::awaitable<std::invoke_result_t<Fn, storage::ProcessingStore&>> OnDb(Fn fn);
-
   const config::Config& config_;
-  StoreFactory factory_;
+  DbWorker db_;
   Metrics* metrics_;
-  asio::thread_pool db_{1};
-  std::unique_ptr<storage::ProcessingStore> store_;  // used on db_ only
   std::atomic<bool> stopping_{false};
-  // The wait between passes lives in Run()'s frame (so it dies with its
-  // io_context); Stop() reaches it through this.
-  std::mutex timer_mu_;
-  std::weak_ptr<asio::steady_timer> timer_;
+  Alarm alarm_;  // wakes Run() from its wait (Stop)
 };
 
 }  // namespace tscb::daemon

@@ -48,6 +48,20 @@ std::int64_t JsonInt(const std::string& body, const char* key, std::int64_t fall
   return fallback;
 }
 
+// Whether a failed exchange may still have been carried out by ThingSpace.
+bool MaybePerformed(const ClientResponse& res) {
+  if (res.status == 0) return !res.not_sent;
+  if (res.status >= 200 && res.status < 300) return false;
+  return res.status == 408 || (res.status >= 500 && res.status != 503);
+}
+
+// The M2M base is .../api/m2m/v1; "/v2/..." paths go under .../api/m2m/v2.
+std::string UrlFor(const std::string& m2m_url, const std::string& path) {
+  if (path.rfind("/v2/", 0) == 0 && m2m_url.ends_with("/v1"))
+    return m2m_url.substr(0, m2m_url.size() - 3) + path;
+  return m2m_url + path;
+}
+
 ApiOutcome Classify(const ClientResponse& res) {
   if (res.status == 0) return handlers::TransportFailure(res.error);
   return handlers::ClassifyResponse(res.status, res.body, res.Header("retry-after"));
@@ -310,7 +324,7 @@ asio::awaitable<ApiOutcome> ThingSpaceClient::EnsureSession(bool force, const st
 }
 
 asio::awaitable<ApiResult> ThingSpaceClient::Call(http::verb method, std::string path,
-                                                  std::string body) {
+                                                  std::string body, bool idempotent) {
   ApiResult result;
   Limiter& limiter = LimiterFor(PathOnly(path));
   bool renewed_token = false;
@@ -352,7 +366,7 @@ asio::awaitable<ApiResult> ThingSpaceClient::Call(http::verb method, std::string
     const std::string session_used = session_token_;
     ClientRequest req;
     req.method = method;
-    req.url = config_.m2m_url + path;
+    req.url = UrlFor(config_.m2m_url, path);
     req.headers = {{"Authorization", "Bearer " + access_token_},
                    {"VZ-M2M-Token", session_used},
                    {"Content-Type", "application/json"},
@@ -365,6 +379,7 @@ asio::awaitable<ApiResult> ThingSpaceClient::Call(http::verb method, std::string
       limiter.waiting.pop_front();
     }
     ++result.attempts;
+    result.maybe_performed = !idempotent && MaybePerformed(res);
     result.outcome = Classify(res);
     result.body = std::move(res.body);
 
@@ -391,6 +406,11 @@ asio::awaitable<ApiResult> ThingSpaceClient::Call(http::verb method, std::string
         breaker_.OnFailure(Clock::now());
         if (breaker_.GetState(Clock::now()) == handlers::CircuitBreaker::State::kOpen && metrics_)
           metrics_->CircuitOpen().Set(1);
+        if (result.maybe_performed) {
+          spdlog::warn("thingspace: {} {}: {}; not repeated: the call may have been carried out",
+                       http::to_string(method), PathOnly(path), result.Describe());
+          co_return finish("maybe_performed");
+        }
         if (++attempt >= config_.max_attempts) co_return finish("retryable");
         auto delay = backoff_.Delay(attempt, result.outcome.retry_after);
         spdlog::warn("thingspace: {} {}: {}; retry {} of {} in {} ms", http::to_string(method),

@@ -35,6 +35,9 @@ struct ApiResult {
   handlers::ApiOutcome outcome;  // kSuccess, or why not (kRetryable after the last attempt)
   std::string body;              // the answer's body (success or error)
   int attempts = 0;              // HTTP exchanges made, renewals included
+  // Not idempotent calls only: the last attempt may have been carried out
+  // although no success came back (timeout, 500...), so it was not repeated.
+  bool maybe_performed = false;
   bool Ok() const { return outcome.verdict == handlers::ApiVerdict::kSuccess; }
   std::string Describe() const;  // "HTTP 400 UnifiedWebService...: message" for logs
 };
@@ -51,8 +54,13 @@ class ThingSpaceClient {
   ThingSpaceClient(asio::io_context& ioc, const config::ThingSpaceConfig& config, Metrics* metrics);
   ~ThingSpaceClient();
 
-  // `path` is under thingspace.m2m_url, e.g. "/callbacks/0000123456-00001".
-  asio::awaitable<ApiResult> Call(http::verb method, std::string path, std::string body = {});
+  // `path` is under thingspace.m2m_url, e.g. "/callbacks/0000123456-00001"
+  // ("/v2/..." goes under the v2 base). A call that is not `idempotent`
+  // (sending an SMS, activating) is repeated only after answers that say it
+  // was not carried out: no connection, 429, 503, an expired token or
+  // session; never after a timeout or another 5xx.
+  asio::awaitable<ApiResult> Call(http::verb method, std::string path, std::string body = {},
+                                  bool idempotent = true);
   // POST /session/logout when a session is open; never retried.
   asio::awaitable<void> Logout();
 

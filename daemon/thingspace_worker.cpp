@@ -31,9 +31,11 @@ ThingSpaceWorker::~ThingSpaceWorker() {
   if (thread_.joinable()) Stop(std::chrono::seconds(1));
 }
 
-void ThingSpaceWorker::Start(Reconciler* reconciler) {
+void ThingSpaceWorker::Start(Reconciler* reconciler, Dispatcher* dispatcher) {
   reconciler_ = reconciler;
+  dispatcher_ = dispatcher;
   if (reconciler_) asio::co_spawn(ioc_, reconciler_->Run(&client_), asio::detached);
+  if (dispatcher_) asio::co_spawn(ioc_, dispatcher_->Run(&client_), asio::detached);
   if (registration_) {
     asio::co_spawn(ioc_, registration_->Run(), asio::detached);
   } else {
@@ -47,7 +49,12 @@ void ThingSpaceWorker::Start(Reconciler* reconciler) {
 
 asio::awaitable<void> ThingSpaceWorker::GoodBye() {
   if (reconciler_) reconciler_->Stop();
+  if (dispatcher_) dispatcher_->Stop();
   client_.Shutdown();  // a retry waiting for its backoff gives up now
+  // Actions in flight get their answer recorded if it comes soon; otherwise
+  // their leases expire and the next dispatcher decides (safe: again;
+  // unsafe: needs_review).
+  if (dispatcher_) co_await dispatcher_->Drain(std::chrono::seconds(3));
   if (registration_) {
     registration_->Stop();
     if (config_.registration.deregister_on_shutdown) {

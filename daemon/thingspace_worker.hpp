@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "daemon/admin_endpoint.hpp"
+#include "daemon/dispatcher.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/reconciler.hpp"
 #include "daemon/registration_manager.hpp"
@@ -22,8 +23,9 @@ class ThingSpaceWorker {
   ThingSpaceWorker(const config::Config& config, Metrics* metrics);
   ~ThingSpaceWorker();
 
-  // `reconciler` (may be null) runs on this worker's thread with its client.
-  void Start(Reconciler* reconciler = nullptr);
+  // `reconciler` and `dispatcher` (may be null) run on this worker's thread
+  // with its client.
+  void Start(Reconciler* reconciler = nullptr, Dispatcher* dispatcher = nullptr);
   // Blocks up to `timeout` for the goodbye calls, then stops regardless.
   void Stop(std::chrono::milliseconds timeout);
 
@@ -40,6 +42,7 @@ class ThingSpaceWorker {
   ThingSpaceClient client_;
   std::unique_ptr<RegistrationManager> registration_;
   Reconciler* reconciler_ = nullptr;
+  Dispatcher* dispatcher_ = nullptr;
   std::thread thread_;
   std::atomic<bool> done_{false};
 };

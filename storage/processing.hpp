@@ -19,6 +19,7 @@ struct InboxRow {
   std::string received_at;  // timestamptz as PostgreSQL prints it (round-trips exactly)
   std::string service;
   std::string body;  // JSON text
+  double received_epoch = 0;  // received_at in seconds since 1970 (rule windows)
 };
 
 struct EventRecord {
@@ -49,6 +50,56 @@ struct PendingRequestRecord {
 struct StoredEvent {
   std::int64_t id = 0;
   std::string kind, status, device_ids_json, error_code;
+};
+
+// A new outbox row, planned by the rules (handlers/rules.hpp).
+struct ActionRecord {
+  std::string idempotency_key, rule, action, method, target;
+  std::optional<std::string> body_json;  // nullopt: the request has no body
+  bool safe = false;
+  std::string correlate;
+  int max_attempts = 5;
+  std::int64_t cause_event_id = 0;
+  std::string cause_request_id;
+  std::int64_t origin_action_id = 0;  // the action whose request the cause event answered
+  double delay_seconds = 0;
+  std::string error;  // could not be rendered: stored as failed, never sent
+};
+
+// An outbox row as stored.
+struct OutboxAction {
+  std::int64_t id = 0;
+  std::string rule, action, method, target;
+  std::optional<std::string> body_json;
+  bool safe = false;
+  std::string correlate, state;
+  int attempts = 0, max_attempts = 0;
+  std::string created_at, next_attempt_at, completed_at;  // timestamptz text ("" = none)
+  int http_status = 0;
+  std::string last_error, request_id, leased_by;
+  std::int64_t cause_event_id = 0, chain_id = 0;
+  int depth = 1;
+};
+
+// What one dispatch of an action came to.
+struct ActionResult {
+  std::int64_t id = 0;
+  std::string owner;  // the lease holder that sent it
+  std::string state;  // succeeded, failed, dead, needs_review, or queued (retry later)
+  int http_status = 0;
+  std::string error, response, request_id;
+  double retry_in_seconds = 0;  // queued: when
+};
+
+// A stored event with what rules see of it (rules test --since).
+struct EventRow {
+  std::int64_t id = 0;
+  std::string received_at;
+  double received_epoch = 0;
+  std::string service, kind, status, raw_status, request_id, account;
+  std::string device_ids_json, error_code, error_message, payload_json;
+  std::string request_json;  // the pending request it answers, "" if none
+  std::string body_json;     // the callback as stored, "" for events the daemon made
 };
 
 // One transaction. Destroying it without Commit() rolls back.
@@ -89,6 +140,29 @@ class ProcessingBatch {
   virtual std::vector<std::int64_t> SelectInboxIds(const std::string& state,
                                                    const std::string& since,
                                                    const std::string& until, std::size_t limit) = 0;
+  // The outbox. New rows; one whose idempotency key exists is skipped.
+  // Returns how many were inserted.
+  virtual std::size_t InsertActions(const std::vector<ActionRecord>& actions) = 0;
+  // Due queued actions, not paused, marked in flight for `lease` under `owner`.
+  virtual std::vector<OutboxAction> ClaimActions(std::size_t limit, std::chrono::milliseconds lease,
+                                                 const std::string& owner) = 0;
+  // In-flight actions past their lease (their daemon died mid-call): safe
+  // ones queued again, unsafe ones to needs_review. Returns them, changed.
+  virtual std::vector<OutboxAction> RecoverLeases() = 0;
+  // Records a dispatch; false when the row is no longer this owner's in-flight row.
+  virtual bool FinishAction(const ActionResult& result) = 0;
+  // Newest first; `state` "" = any; `id` > 0 = that one only.
+  virtual std::vector<OutboxAction> ListActions(const std::string& state, std::int64_t id,
+                                                std::size_t limit) = 0;
+  // Operator controls; false when the row is missing or in a state that does not allow it.
+  virtual bool RetryAction(std::int64_t id) = 0;
+  virtual bool CancelAction(std::int64_t id) = 0;
+  virtual void SetPaused(const std::string& kind, const std::string& name, bool paused) = 0;
+  virtual std::vector<std::pair<std::string, std::string>> Paused() = 0;  // (kind, name)
+  virtual std::map<std::string, std::int64_t> ActionCounts() = 0;          // by state
+  // Stored events received since `since` (timestamptz text), oldest first.
+  virtual std::vector<EventRow> EventsSince(const std::string& since, std::size_t limit) = 0;
+
   virtual void MarkProcessed(const std::vector<InboxRow>& rows) = 0;
   virtual void MarkFailed(const InboxRow& row, const std::string& error) = 0;
   virtual void Commit() = 0;

@@ -18,14 +18,14 @@ std::string QuoteOrNull(const std::string& value) {
 }
 
 constexpr const char* kClaimSql = R"sql(
-SELECT id, received_at::text, service, body::text
+SELECT id, received_at::text, service, body::text, extract(epoch FROM received_at)::float8
 FROM tscb.inbox WHERE state = 'pending'
 ORDER BY id LIMIT $1
 FOR UPDATE SKIP LOCKED
 )sql";
 
 constexpr const char* kClaimIdsSql = R"sql(
-SELECT id, received_at::text, service, body::text
+SELECT id, received_at::text, service, body::text, extract(epoch FROM received_at)::float8
 FROM tscb.inbox WHERE id IN (SELECT (jsonb_array_elements_text($1::jsonb))::bigint)
   AND (NOT $2 OR state = 'pending')
 ORDER BY id
@@ -149,6 +149,135 @@ constexpr const char* kMarkFailedSql = R"sql(
 UPDATE tscb.inbox SET state = 'failed', processed_at = now(), error = $3
 WHERE id = $1 AND received_at = $2::timestamptz
 )sql";
+
+// Outbox rows; chain and depth come from the action whose request the
+// cause event answered, if any.
+constexpr const char* kInsertActionsSql = R"sql(
+INSERT INTO tscb.actions (idempotency_key, rule, action, cause_event_id, cause_request_id,
+                          chain_id, depth, method, target, body, safe, correlate, state,
+                          max_attempts, next_attempt_at, last_error, completed_at)
+SELECT r->>'key', r->>'rule', r->>'action', (r->>'cause_event_id')::bigint,
+       r->>'cause_request_id', coalesce(o.chain_id, (r->>'cause_event_id')::bigint),
+       coalesce(o.depth + 1, 1), r->>'method', r->>'target',
+       CASE WHEN r ? 'body' THEN r->'body' END, (r->>'safe')::boolean, r->>'correlate',
+       CASE WHEN r ? 'error' THEN 'failed' ELSE 'queued' END, (r->>'max_attempts')::int,
+       now() + make_interval(secs => (r->>'delay')::float8), r->>'error',
+       CASE WHEN r ? 'error' THEN now() END
+FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(r, ord)
+LEFT JOIN tscb.actions o ON o.id = (r->>'origin_action')::bigint
+ORDER BY ord
+ON CONFLICT (idempotency_key) DO NOTHING
+RETURNING id
+)sql";
+
+#define TSCB_ACTION_COLUMNS                                                                   \
+  "a.id, a.rule, a.action, a.method, a.target, a.body::text, a.safe, a.correlate, a.state,   \
+  a.attempts, a.max_attempts, a.created_at::text, a.next_attempt_at::text,                  \
+  coalesce(a.completed_at::text, ''), coalesce(a.http_status, 0), coalesce(a.last_error, ''), \
+  coalesce(a.request_id, ''), coalesce(a.leased_by, ''), coalesce(a.cause_event_id, 0),      \
+  coalesce(a.chain_id, 0), a.depth"
+
+constexpr const char* kClaimActionsSql =
+    "UPDATE tscb.actions a SET state = 'in_flight', attempts = a.attempts + 1, "
+    "lease_until = now() + make_interval(secs => $2), leased_by = $3 "
+    "FROM (SELECT id FROM tscb.actions q WHERE q.state = 'queued' AND q.next_attempt_at <= now() "
+    "      AND NOT EXISTS (SELECT 1 FROM tscb.paused p WHERE (p.kind = 'rule' AND p.name = q.rule) "
+    "                      OR (p.kind = 'action' AND p.name = q.action)) "
+    "      ORDER BY q.next_attempt_at, q.id LIMIT $1 FOR UPDATE SKIP LOCKED) due "
+    "WHERE a.id = due.id RETURNING " TSCB_ACTION_COLUMNS;
+
+constexpr const char* kRecoverLeasesSql =
+    "UPDATE tscb.actions a SET state = CASE WHEN a.safe THEN 'queued' ELSE 'needs_review' END, "
+    "next_attempt_at = now(), lease_until = NULL, "
+    "completed_at = CASE WHEN a.safe THEN NULL ELSE now() END, "
+    "last_error = CASE WHEN a.safe THEN 'in flight past its lease (daemon stopped mid-call?); "
+    "sent again: safe to repeat' ELSE 'in flight past its lease (daemon stopped mid-call?): it "
+    "may have reached ThingSpace; not sent again because repeating it is unsafe; check, then "
+    "`ts-callbackd actions retry` or `actions cancel`' END "
+    "FROM (SELECT id FROM tscb.actions WHERE state = 'in_flight' AND lease_until < now() "
+    "      FOR UPDATE SKIP LOCKED) due "
+    "WHERE a.id = due.id RETURNING " TSCB_ACTION_COLUMNS;
+
+constexpr const char* kFinishActionSql = R"sql(
+UPDATE tscb.actions
+SET state = $2, http_status = nullif($3, 0), last_error = nullif($4, ''), response = nullif($5, ''),
+    request_id = nullif($6, ''), lease_until = NULL,
+    next_attempt_at = CASE WHEN $2 = 'queued' THEN now() + make_interval(secs => $7)
+                           ELSE next_attempt_at END,
+    completed_at = CASE WHEN $2 = 'queued' THEN NULL ELSE now() END
+WHERE id = $1 AND state = 'in_flight' AND leased_by = $8
+RETURNING id
+)sql";
+
+constexpr const char* kListActionsSql =
+    "SELECT " TSCB_ACTION_COLUMNS " FROM tscb.actions a "
+    "WHERE ($1 = '' OR a.state = $1) AND ($2 = 0 OR a.id = $2) ORDER BY a.id DESC LIMIT $3";
+
+constexpr const char* kRetryActionSql = R"sql(
+UPDATE tscb.actions SET state = 'queued', next_attempt_at = now(), completed_at = NULL,
+       max_attempts = greatest(max_attempts, attempts + 1),
+       last_error = 'retried by an operator; before: ' || coalesce(last_error, state)
+WHERE id = $1 AND state IN ('failed', 'dead', 'needs_review', 'cancelled')
+RETURNING id
+)sql";
+
+constexpr const char* kCancelActionSql = R"sql(
+UPDATE tscb.actions SET state = 'cancelled', completed_at = now(),
+       last_error = 'cancelled by an operator; before: ' || coalesce(last_error, state)
+WHERE id = $1 AND state IN ('queued', 'needs_review', 'failed', 'dead')
+RETURNING id
+)sql";
+
+constexpr const char* kEventsSinceSql = R"sql(
+SELECT e.id, e.received_at::text, extract(epoch FROM e.received_at)::float8, coalesce(e.service, ''),
+       e.kind, e.status, coalesce(e.raw_status, ''), coalesce(e.request_id, ''),
+       coalesce(e.account, ''), e.device_ids::text, coalesce(e.error_code, ''),
+       coalesce(e.error_message, ''), e.payload::text,
+       coalesce((SELECT json_build_object('requestId', p.request_id, 'account', p.account,
+                   'action', p.action, 'nbiot', p.nbiot, 'devices', p.devices, 'origin', p.origin,
+                   'state', p.state, 'submittedAt', p.submitted_at, 'deadlineAt', p.deadline_at,
+                   'completedAt', p.completed_at, 'expectedCallbacks', p.expected_callbacks,
+                   'receivedCallbacks', p.received_callbacks)::text
+                 FROM tscb.pending_requests p WHERE p.request_id = e.request_id), ''),
+       coalesce((SELECT i.body::text FROM tscb.inbox i
+                 WHERE i.id = e.inbox_id AND i.received_at = e.received_at), '')
+FROM tscb.events e
+WHERE e.received_at >= $1::timestamptz
+ORDER BY e.received_at, e.id
+LIMIT $2
+)sql";
+
+OutboxAction ActionFromRow(const pqxx::row& row) {
+  OutboxAction a;
+  a.id = row[0].as<std::int64_t>();
+  a.rule = row[1].as<std::string>();
+  a.action = row[2].as<std::string>();
+  a.method = row[3].as<std::string>();
+  a.target = row[4].as<std::string>();
+  if (!row[5].is_null()) a.body_json = row[5].as<std::string>();
+  a.safe = row[6].as<bool>();
+  a.correlate = row[7].as<std::string>();
+  a.state = row[8].as<std::string>();
+  a.attempts = row[9].as<int>();
+  a.max_attempts = row[10].as<int>();
+  a.created_at = row[11].as<std::string>();
+  a.next_attempt_at = row[12].as<std::string>();
+  a.completed_at = row[13].as<std::string>();
+  a.http_status = row[14].as<int>();
+  a.last_error = row[15].as<std::string>();
+  a.request_id = row[16].as<std::string>();
+  a.leased_by = row[17].as<std::string>();
+  a.cause_event_id = row[18].as<std::int64_t>();
+  a.chain_id = row[19].as<std::int64_t>();
+  a.depth = row[20].as<int>();
+  return a;
+}
+
+std::vector<OutboxAction> Actions(const pqxx::result& result) {
+  std::vector<OutboxAction> out;
+  for (const auto& row : result) out.push_back(ActionFromRow(row));
+  return out;
+}
 
 // The first eleven columns of kLockRequestsSql and kClaimOverdueSql.
 PendingRequestRecord RequestFromRow(const pqxx::row& row) {
@@ -305,6 +434,125 @@ class PgBatch final : public ProcessingBatch {
     });
   }
 
+  std::size_t InsertActions(const std::vector<ActionRecord>& actions) override {
+    if (actions.empty()) return 0;
+    std::string batch = "[";
+    for (const auto& a : actions) {
+      if (batch.size() > 1) batch += ',';
+      batch += "{\"key\":" + Quote(a.idempotency_key) + ",\"rule\":" + Quote(a.rule) +
+               ",\"action\":" + Quote(a.action) + ",\"method\":" + Quote(a.method) +
+               ",\"target\":" + Quote(a.target) + ",\"safe\":" + (a.safe ? "true" : "false") +
+               ",\"correlate\":" + Quote(a.correlate) +
+               ",\"max_attempts\":" + std::to_string(a.max_attempts) +
+               ",\"cause_event_id\":" +
+               (a.cause_event_id ? std::to_string(a.cause_event_id) : std::string("null")) +
+               ",\"cause_request_id\":" + QuoteOrNull(a.cause_request_id) +
+               ",\"origin_action\":" +
+               (a.origin_action_id ? std::to_string(a.origin_action_id) : std::string("null")) +
+               ",\"delay\":" + std::to_string(a.delay_seconds);
+      if (a.body_json) batch += ",\"body\":" + *a.body_json;
+      if (!a.error.empty()) batch += ",\"error\":" + Quote(a.error);
+      batch += "}";
+    }
+    batch += "]";
+    return Translate("insert actions",
+                     [&] { return tx_.exec_params(kInsertActionsSql, batch).size(); });
+  }
+
+  std::vector<OutboxAction> ClaimActions(std::size_t limit, std::chrono::milliseconds lease,
+                                         const std::string& owner) override {
+    return Translate("claim actions", [&] {
+      return Actions(tx_.exec_params(kClaimActionsSql, static_cast<long>(limit),
+                                     lease.count() / 1000.0, owner));
+    });
+  }
+
+  std::vector<OutboxAction> RecoverLeases() override {
+    return Translate("recover action leases",
+                     [&] { return Actions(tx_.exec(kRecoverLeasesSql)); });
+  }
+
+  bool FinishAction(const ActionResult& r) override {
+    return Translate("record action result", [&] {
+      return !tx_.exec_params(kFinishActionSql, r.id, r.state, r.http_status,
+                              r.error.substr(0, 2000), r.response.substr(0, 64 * 1024),
+                              r.request_id, r.retry_in_seconds, r.owner)
+                  .empty();
+    });
+  }
+
+  std::vector<OutboxAction> ListActions(const std::string& state, std::int64_t id,
+                                        std::size_t limit) override {
+    return Translate("list actions", [&] {
+      return Actions(tx_.exec_params(kListActionsSql, state, id, static_cast<long>(limit)));
+    });
+  }
+
+  bool RetryAction(std::int64_t id) override {
+    return Translate("retry action",
+                     [&] { return !tx_.exec_params(kRetryActionSql, id).empty(); });
+  }
+
+  bool CancelAction(std::int64_t id) override {
+    return Translate("cancel action",
+                     [&] { return !tx_.exec_params(kCancelActionSql, id).empty(); });
+  }
+
+  void SetPaused(const std::string& kind, const std::string& name, bool paused) override {
+    Translate("pause or resume", [&] {
+      if (paused)
+        tx_.exec_params(
+            "INSERT INTO tscb.paused (kind, name) VALUES ($1, $2) ON CONFLICT DO NOTHING", kind,
+            name);
+      else
+        tx_.exec_params("DELETE FROM tscb.paused WHERE kind = $1 AND name = $2", kind, name);
+    });
+  }
+
+  std::vector<std::pair<std::string, std::string>> Paused() override {
+    std::vector<std::pair<std::string, std::string>> out;
+    Translate("read paused rules and actions", [&] {
+      for (const auto& row : tx_.exec("SELECT kind, name FROM tscb.paused ORDER BY 1, 2"))
+        out.emplace_back(row[0].as<std::string>(), row[1].as<std::string>());
+    });
+    return out;
+  }
+
+  std::map<std::string, std::int64_t> ActionCounts() override {
+    std::map<std::string, std::int64_t> out;
+    Translate("count actions", [&] {
+      for (const auto& row : tx_.exec("SELECT state, count(*) FROM tscb.actions GROUP BY 1"))
+        out[row[0].as<std::string>()] = row[1].as<std::int64_t>();
+    });
+    return out;
+  }
+
+  std::vector<EventRow> EventsSince(const std::string& since, std::size_t limit) override {
+    std::vector<EventRow> out;
+    Translate("read events", [&] {
+      for (const auto& row : tx_.exec_params(kEventsSinceSql, since, static_cast<long>(limit))) {
+        EventRow e;
+        e.id = row[0].as<std::int64_t>();
+        e.received_at = row[1].as<std::string>();
+        e.received_epoch = row[2].as<double>();
+        e.service = row[3].as<std::string>();
+        e.kind = row[4].as<std::string>();
+        e.status = row[5].as<std::string>();
+        e.raw_status = row[6].as<std::string>();
+        e.request_id = row[7].as<std::string>();
+        e.account = row[8].as<std::string>();
+        e.device_ids_json = row[9].as<std::string>();
+        e.error_code = row[10].as<std::string>();
+        e.error_message = row[11].as<std::string>();
+        e.payload_json = row[12].as<std::string>();
+        e.request_json = row[13].as<std::string>();
+        e.body_json = row[14].as<std::string>();
+        out.push_back(std::move(e));
+      }
+    });
+    return out;
+  }
+
   void MarkProcessed(const std::vector<InboxRow>& rows) override {
     if (rows.empty()) return;
     std::string list = "[";
@@ -329,7 +577,7 @@ class PgBatch final : public ProcessingBatch {
     out.reserve(result.size());
     for (const auto& row : result)
       out.push_back({row[0].as<std::int64_t>(), row[1].as<std::string>(), row[2].as<std::string>(),
-                     row[3].as<std::string>()});
+                     row[3].as<std::string>(), row[4].as<double>()});
     return out;
   }
 

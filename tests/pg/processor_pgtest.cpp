@@ -56,7 +56,7 @@ class ProcessorPgTest : public ::testing::Test {
 
   Processor MakeProcessor(Processor::ClassifyFn classify = handlers::Classify) {
     return Processor([this] { return std::make_unique<PgProcessingStore>(db_.ConnectionString()); },
-                     ProcessorOptions{1, 100, std::chrono::milliseconds(100)}, nullptr,
+                     ProcessorOptions{1, 100, std::chrono::milliseconds(100)}, nullptr, nullptr,
                      std::move(classify));
   }
 

@@ -1,0 +1,37 @@
+#pragma once
+// The rules in force: compiled from rules.file at start and again on SIGHUP.
+// A file that fails validation is rejected whole and the rules in force stay
+// (DESIGN.md section 6). Processors take the current set once per batch.
+// Thread-safe.
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "handlers/rules.hpp"
+
+namespace tscb::daemon {
+
+// Compiles `file` (reading and shape checks in config/, meaning in
+// handlers/); null with `errors` filled when anything is wrong.
+std::shared_ptr<const handlers::RuleSet> CompileRulesFile(const std::string& file,
+                                                          std::vector<std::string>& errors);
+
+class RuleBook {
+ public:
+  explicit RuleBook(std::string file) : file_(std::move(file)) {}
+
+  // Loads the file (none configured: no rules). On failure the rules in
+  // force stay and every error is logged; returns whether it loaded.
+  bool Reload();
+  std::shared_ptr<const handlers::RuleSet> Current() const;
+  const std::string& File() const { return file_; }
+
+ private:
+  std::string file_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const handlers::RuleSet> current_ = handlers::RuleSet::Empty();
+  bool loaded_once_ = false;
+};
+
+}  // namespace tscb::daemon
