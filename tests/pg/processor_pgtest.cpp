@@ -14,7 +14,7 @@
 #include "storage/pg/pg_inbox_store.hpp"
 #include "storage/pg/pg_processing_store.hpp"
 #include "storage/pg/reports.hpp"
-#include "tests/support/test_database.hpp"
+#include "tests/pg/inbox_fixture.hpp"
 
 namespace tscb::daemon {
 namespace {
@@ -35,44 +35,12 @@ std::string CarrierBody(const std::string& request_id, const std::string& iccid,
          iccid.substr(iccid.size() - 4) + R"(","kind":"mdn"}]}},"status":")" + status + R"("})";
 }
 
-class ProcessorPgTest : public ::testing::Test {
+class ProcessorPgTest : public InboxFixture {
  protected:
-  void SetUp() override {
-    auto conn = storage::pg::Connect(db_.ConnectionString());
-    storage::pg::Migrate(*conn);
-  }
-
-  void Store(const std::string& service, const std::string& body, const std::string& key) {
-    PgInboxStore store(db_.ConnectionString());
-    InboxRecord r;
-    r.service = service;
-    r.source_ip = "127.0.0.1";
-    r.dedup_key = key;
-    r.body_json = body;
-    r.attempt = 1;
-    std::vector<InboxRecord> batch{r};
-    store.InsertBatch(batch);
-  }
-
   Processor MakeProcessor(Processor::ClassifyFn classify = handlers::Classify) {
     return Processor([this] { return std::make_unique<PgProcessingStore>(db_.ConnectionString()); },
                      ProcessorOptions{1, 100, std::chrono::milliseconds(100)}, nullptr, nullptr,
                      std::move(classify));
-  }
-
-  // Processes until nothing is pending.
-  ProcessResult Drain(Processor& p) {
-    PgProcessingStore store(db_.ConnectionString());
-    ProcessResult total;
-    while (true) {
-      auto r = p.ProcessPending(store);
-      if (r.rows == 0) return total;
-      total.rows += r.rows;
-      total.events += r.events;
-      total.replayed += r.replayed;
-      total.failed += r.failed;
-      total.requests_completed += r.requests_completed;
-    }
   }
 
   bool Register(Processor& p, const std::string& id, const std::string& action,
@@ -94,7 +62,6 @@ class ProcessorPgTest : public ::testing::Test {
     return v.empty() ? "" : v[0];
   }
 
-  TestDatabase db_;
 };
 
 TEST_F(ProcessorPgTest, EveryRowBecomesOneEventWithAllItsDeviceIdentifiers) {

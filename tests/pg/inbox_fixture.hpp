@@ -1,0 +1,58 @@
+#pragma once
+// A migrated test database with helpers to store callbacks in the inbox and
+// to process them until none is pending: the base of the processing and
+// outbox pg tests.
+#include <gtest/gtest.h>
+
+#include "daemon/processor.hpp"
+#include "storage/pg/connection.hpp"
+#include "storage/pg/migrator.hpp"
+#include "storage/pg/pg_inbox_store.hpp"
+#include "storage/pg/pg_processing_store.hpp"
+#include "tests/support/test_database.hpp"
+
+namespace tscb::daemon {
+
+class InboxFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto conn = storage::pg::Connect(db_.ConnectionString());
+    storage::pg::Migrate(*conn);
+  }
+
+  void Store(const std::string& service, const std::string& body, const std::string& key) {
+    storage::pg::PgInboxStore store(db_.ConnectionString());
+    storage::InboxRecord r;
+    r.service = service;
+    r.source_ip = "127.0.0.1";
+    r.dedup_key = key;
+    r.body_json = body;
+    r.attempt = 1;
+    std::vector<storage::InboxRecord> batch{r};
+    store.InsertBatch(batch);
+  }
+
+  // Processes until nothing is pending.
+  ProcessResult Drain(Processor& p) {
+    storage::pg::PgProcessingStore store(db_.ConnectionString());
+    ProcessResult total;
+    while (true) {
+      auto r = p.ProcessPending(store);
+      if (r.rows == 0) return total;
+      total.rows += r.rows;
+      total.events += r.events;
+      total.replayed += r.replayed;
+      total.failed += r.failed;
+      total.requests_completed += r.requests_completed;
+      total.actions += r.actions;
+    }
+  }
+
+  std::unique_ptr<storage::pg::PgProcessingStore> NewStore() {
+    return std::make_unique<storage::pg::PgProcessingStore>(db_.ConnectionString());
+  }
+
+  testing::TestDatabase db_;
+};
+
+}  // namespace tscb::daemon
