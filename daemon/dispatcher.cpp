@@ -167,6 +167,7 @@ asio::awaitable<void> Dispatcher::Execute(storage::OutboxAction a, ThingSpaceCli
   const std::string body = a.body_json.value_or("");
   bool retryable = false;
   bool maybe_performed = false;
+  std::optional<std::chrono::seconds> retry_after;
   if (a.action == "http.post") {
     ClientRequest req;
     req.method = http::verb::post;
@@ -194,6 +195,7 @@ asio::awaitable<void> Dispatcher::Execute(storage::OutboxAction a, ThingSpaceCli
       r.request_id = RequestIdOf(res.body);
     } else {
       retryable = res.outcome.verdict == handlers::ApiVerdict::kRetryable;
+      retry_after = res.outcome.retry_after;
       maybe_performed = res.maybe_performed;
       r.error = res.Describe();
     }
@@ -209,7 +211,8 @@ asio::awaitable<void> Dispatcher::Execute(storage::OutboxAction a, ThingSpaceCli
       r.error += "; gave up after " + std::to_string(a.attempts) + " attempt(s)";
     } else {
       r.state = "queued";
-      r.retry_in_seconds = static_cast<double>(backoff_.Delay(a.attempts).count()) / 1000.0;
+      r.retry_in_seconds =
+          static_cast<double>(backoff_.Delay(a.attempts, retry_after).count()) / 1000.0;
     }
   }
 

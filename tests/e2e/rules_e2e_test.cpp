@@ -1,0 +1,297 @@
+// End to end rules and follow-up actions: the real daemon with a rules file,
+// the simulator as ThingSpace. Exactly-once effects under resends, retries
+// with backoff, dead actions, a SIGKILL with actions in flight, chains
+// through pending requests, and SIGHUP reloads (a bad file is rejected).
+// The simulator's request log is the proof of what reached "ThingSpace".
+#include "tests/e2e/sim_fixture.hpp"
+
+namespace tscb::testing {
+namespace {
+
+constexpr const char* kWelcomeRules = R"(
+rules:
+  - name: welcome
+    when:
+      kind: provisioning.activate
+      status: success
+      match: { "deviceResponse.activateResponse.state": { eq: active } }
+    do:
+      - action: sms.send
+        with:
+          accountName: "{{ account }}"
+          deviceIds: "{{ device_ids }}"
+          smsMessage: "welcome {{ primary_device.id }}"
+        once_per: "{{ primary_device.id }}"
+      - action: devices.custom_fields
+        with:
+          accountName: "{{ account }}"
+          devices: "{{ devices }}"
+          customFieldsToUpdate: [{key: CustomField1, value: "activated"}]
+)";
+
+class RulesTest : public ThingSpaceTest {
+ protected:
+  // `lease` short enough for the crash test; thingspace.request_timeout is
+  // half of it (the config insists) and the client makes one attempt per
+  // dispatch, so the dispatcher's own retries are what the tests see.
+  void Start(const std::string& rules, const std::string& faults = "{}",
+             const std::string& lease = "4s") {
+    dir_.Write("rules.yaml", rules);
+    if (!sim_) StartSim(faults);
+    DaemonOptions o = Options();
+    const std::string retry = "  retry: { max_attempts: 5, initial: 100ms, max: 2s }\n";
+    auto at = o.extra_yaml.find(retry);
+    ASSERT_NE(at, std::string::npos);
+    o.extra_yaml.replace(at, retry.size(),
+                         "  retry: { max_attempts: 1, initial: 100ms, max: 1s }\n"
+                         "  request_timeout: 2s\n");
+    o.extra_yaml +=
+        "rules: { file: rules.yaml }\n"
+        "processing: { workers: 2, poll_interval: 200ms }\n"
+        "actions: { poll_interval: 200ms, lease: " +
+        lease + ", max_attempts: 3, retry: { initial: 200ms, max: 1s } }\n";
+    StartDaemon(o);
+    ASSERT_TRUE(WaitFor([&] { return AllRegistered(); })) << daemon_->Log();
+  }
+
+  // Activates one device through the simulator (as if another system had
+  // called ThingSpace): its CarrierService callback arrives by itself.
+  void Activate(const std::string& iccid) {
+    json::object request{
+        {"accountName", kAccount},
+        {"servicePlan", "M2M5GB"},
+        {"devices", json::array{json::object{
+                        {"deviceIds", json::array{json::object{{"id", iccid}, {"kind", "iccid"}}}}}}}};
+    SimPost("/_sim/trigger",
+            json::object{{"path", "/devices/actions/activate"}, {"request", request}});
+  }
+
+  long long Actions(const std::string& where) {
+    return db_.Scalar("SELECT count(*) FROM tscb.actions WHERE " + where);
+  }
+  // Waits until no action is queued or in flight, then a little longer.
+  bool Settled(std::chrono::milliseconds timeout = 20s) {
+    return WaitFor([&] { return Actions("state IN ('queued', 'in_flight')") == 0; }, timeout);
+  }
+  RunResult Cli(std::vector<std::string> args) {
+    args.push_back("--config");
+    args.push_back(dir_.Path() + "/config.yaml");
+    return RunBinary(args);
+  }
+};
+
+TEST_F(RulesTest, ActivationFiresItsActionsExactlyOnceAndTheSmsIsCorrelated) {
+  Start(kWelcomeRules);
+  Activate("89148000000800100001");
+  ASSERT_TRUE(WaitFor([&] { return Actions("state = 'succeeded'") == 2; })) << daemon_->Log();
+
+  // The same callback resent three more times (ThingSpace's resends).
+  const std::string activation =
+      "service = 'CarrierService' AND body ? 'deviceResponse' AND "
+      "body->'deviceResponse' ? 'activateResponse'";
+  auto body = db_.Column("SELECT body::text FROM tscb.inbox WHERE " + activation);
+  ASSERT_EQ(body.size(), 1u);
+  for (int i = 2; i <= 4; ++i) {
+    auto resend = json::parse(body[0]).as_object();
+    resend["callbackCount"] = i;
+    SimPost("/_sim/send", json::object{{"account", kAccount},
+                                       {"service", "CarrierService"},
+                                       {"body", resend}});
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    return db_.Scalar("SELECT deliveries FROM tscb.inbox WHERE " + activation) == 4;
+  }));
+  std::this_thread::sleep_for(1500ms);  // time for anything wrong to happen
+  EXPECT_EQ(Count("POST", "/api/m2m/v1/sms"), 1);
+  EXPECT_EQ(Count("PUT", "/api/m2m/v1/devices/actions/customFields"), 1);
+  EXPECT_EQ(Actions("true"), 2);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox WHERE " + activation), 1);
+
+  // What reached "ThingSpace": the rendered bodies.
+  for (const auto& c : Calls()) {
+    if (c.target != "/api/m2m/v1/sms") continue;
+    auto sms = json::parse(c.body).as_object();
+    EXPECT_EQ(S(sms.at("smsMessage")), "welcome 89148000000800100001");
+    EXPECT_EQ(S(sms.at("accountName")), kAccount);
+    EXPECT_EQ(S(sms.at("deviceIds").at(0).at("id")), "89148000000800100001");
+  }
+
+  // The SMS request id is a pending request started by the action, and its
+  // delivery confirmation concludes it.
+  auto sms_request =
+      db_.Column("SELECT request_id FROM tscb.actions WHERE action = 'sms.send'").at(0);
+  EXPECT_FALSE(sms_request.empty());
+  ASSERT_TRUE(WaitFor([&] {
+    auto s = db_.Column("SELECT state FROM tscb.pending_requests WHERE request_id = '" +
+                        sms_request + "'");
+    return !s.empty() && s[0] == "succeeded";
+  })) << daemon_->Log();
+  EXPECT_EQ(db_.Column("SELECT origin FROM tscb.pending_requests WHERE request_id = '" +
+                       sms_request + "'")[0],
+            "action:" + db_.Column("SELECT id FROM tscb.actions WHERE action = 'sms.send'")[0]);
+  // Both notices (EnhancedConnectivityService "sent", then the delivery
+  // confirmation) are matched to it.
+  EXPECT_EQ(db_.Column("SELECT string_agg(status, ',' ORDER BY status) FROM tscb.events WHERE "
+                       "request_id = '" + sms_request +
+                       "' AND kind = 'sms.delivery' AND correlation = 'matched'")[0],
+            "delivered,sent");
+  // The custom fields request is correlated the same way.
+  ASSERT_TRUE(WaitFor([&] {
+    return db_.Scalar("SELECT count(*) FROM tscb.pending_requests WHERE action = 'custom_fields' "
+                      "AND state = 'succeeded'") == 1;
+  }));
+
+  auto list = Cli({"actions", "list", "--format", "json"});
+  EXPECT_EQ(list.exit_code, 0) << list.output;
+  EXPECT_NE(list.output.find("\"state\":\"succeeded\""), std::string::npos) << list.output;
+  auto chains = Cli({"report", "action_chains", "--format", "csv"});
+  EXPECT_EQ(chains.exit_code, 0) << chains.output;
+  EXPECT_NE(chains.output.find("sms.send"), std::string::npos) << chains.output;
+  EXPECT_NE(Metrics().find("tscb_actions_total{action=\"sms.send\",result=\"succeeded\"} 1"),
+            std::string::npos);
+}
+
+TEST_F(RulesTest, RetryableFailuresAreRetriedWithBackoffThenSucceed) {
+  Start(kWelcomeRules,
+        R"({"endpoints": {"PUT /devices/actions/customFields": {"fail_next": 2, "status": 503},
+                          "POST /sms": {"fail_next": 1, "status": 429, "retry_after": 1}}})");
+  Activate("89148000000800100002");
+  ASSERT_TRUE(WaitFor([&] { return Actions("state = 'succeeded'") == 2; })) << daemon_->Log();
+  EXPECT_EQ(Count("PUT", "/devices/actions/customFields"), 3);  // 503, 503, 200
+  EXPECT_EQ(Count("POST", "/api/m2m/v1/sms"), 2);               // 429, then 200
+  EXPECT_EQ(Actions("action = 'devices.custom_fields' AND attempts = 3"), 1);
+  EXPECT_EQ(Actions("action = 'sms.send' AND attempts = 2"), 1);
+  // The retries were spaced out (backoff; the 429 said Retry-After: 1).
+  double first = -1, second = -1;
+  for (const auto& c : Calls())
+    if (c.target == "/api/m2m/v1/sms") (first < 0 ? first : second) = c.at_ms;
+  EXPECT_GE(second - first, 900.0);
+}
+
+TEST_F(RulesTest, AlwaysFailingActionsEndDeadOrInReviewNeverRepeatedWhenUnsafe) {
+  Start(kWelcomeRules,
+        R"({"endpoints": {"PUT /devices/actions/customFields": {"error_rate": 1.0, "status": 500},
+                          "POST /sms": {"error_rate": 1.0, "status": 500}}})");
+  Activate("89148000000800100003");
+  ASSERT_TRUE(WaitFor([&] {
+    return Actions("state = 'dead'") == 1 && Actions("state = 'needs_review'") == 1;
+  })) << daemon_->Log();
+  EXPECT_EQ(Count("PUT", "/devices/actions/customFields"), 3);  // actions.max_attempts
+  EXPECT_EQ(Count("POST", "/api/m2m/v1/sms"), 1);  // a 500 may have sent it: never again
+  auto report = Cli({"report", "failed_actions", "--format", "json"});
+  ASSERT_EQ(report.exit_code, 0) << report.output;
+  auto rows = json::parse(report.output.substr(report.output.find('['))).as_array();
+  ASSERT_EQ(rows.size(), 2u);
+  std::set<std::string> states;
+  for (const auto& r : rows) states.insert(S(r.at("state")));
+  EXPECT_EQ(states, (std::set<std::string>{"dead", "needs_review"}));
+
+  // An operator retries the dead one once the endpoint works again.
+  SimPost("/_sim/faults", json::object{{"clear", true}});
+  auto id = db_.Column("SELECT id FROM tscb.actions WHERE state = 'dead'").at(0);
+  auto retried = Cli({"actions", "retry", id});
+  EXPECT_EQ(retried.exit_code, 0) << retried.output;
+  ASSERT_TRUE(WaitFor([&] { return Actions("state = 'succeeded'") == 1; })) << daemon_->Log();
+  auto cancelled = Cli({"actions", "cancel", id});
+  EXPECT_EQ(cancelled.exit_code, 1);  // succeeded: nothing to cancel
+}
+
+// The daemon is killed while both actions are in flight (the simulator
+// holds the calls for 1.5 s). After a restart the safe action is sent again
+// and completes once; the unsafe one is never sent a second time.
+TEST_F(RulesTest, SigkillWithActionsInFlightNeverSendsAnUnsafeActionTwice) {
+  Start(kWelcomeRules,
+        R"({"endpoints": {"PUT /devices/actions/customFields": {"latency_ms": 1500},
+                          "POST /sms": {"latency_ms": 1500}}})",
+        "4s");
+  Activate("89148000000800100004");
+  ASSERT_TRUE(WaitFor([&] { return Actions("state = 'in_flight'") == 2; })) << daemon_->Log();
+  daemon_->Signal(SIGKILL);
+  daemon_->Wait(5s);
+  // The simulator carries out both calls anyway (the answers go nowhere).
+  ASSERT_TRUE(WaitFor([&] {
+    return Count("POST", "/api/m2m/v1/sms") == 1 && Count("PUT", "/devices/actions/customFields") == 1;
+  }));
+  SimPost("/_sim/faults", json::object{{"clear", true}});
+  Start(kWelcomeRules, "{}", "4s");
+  ASSERT_TRUE(WaitFor([&] {
+    return Actions("action = 'devices.custom_fields' AND state = 'succeeded'") == 1 &&
+           Actions("action = 'sms.send' AND state = 'needs_review'") == 1;
+  })) << daemon_->Log();
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(Count("POST", "/api/m2m/v1/sms"), 1);
+  EXPECT_EQ(Count("PUT", "/devices/actions/customFields"), 2);
+  EXPECT_EQ(Actions("state = 'succeeded'"), 1);
+  auto review = Cli({"actions", "list", "--state", "needs_review"});
+  EXPECT_NE(review.output.find("repeating it is unsafe"), std::string::npos) << review.output;
+}
+
+TEST_F(RulesTest, SighupWithABadRulesFileKeepsTheOldRules) {
+  Start(kWelcomeRules);
+  dir_.Write("rules.yaml", "rules:\n  - name: broken\n    when: {}\n    do: [{action: sms.launch}]\n");
+  daemon_->Signal(SIGHUP);
+  ASSERT_TRUE(WaitFor([&] { return daemon_->Log().find("rejected (1 error(s))") != std::string::npos; }))
+      << daemon_->Log();
+  EXPECT_NE(daemon_->Log().find("unknown action sms.launch"), std::string::npos);
+  Activate("89148000000800100005");
+  ASSERT_TRUE(WaitFor([&] { return Actions("state = 'succeeded'") == 2; })) << daemon_->Log();
+  EXPECT_EQ(Count("POST", "/api/m2m/v1/sms"), 1);
+
+  // A valid change is applied and logged with what changed.
+  dir_.Write("rules.yaml", std::string(kWelcomeRules) + R"(
+  - name: provisioning-history
+    when: {kind: provisioning.activate}
+    do:
+      - action: devices.history
+        with: {accountName: "{{ account }}", deviceId: "{{ device_ids.0 }}"}
+)");
+  daemon_->Signal(SIGHUP);
+  ASSERT_TRUE(WaitFor([&] {
+    return daemon_->Log().find("reloaded: 2 active rule(s); added provisioning-history") !=
+           std::string::npos;
+  })) << daemon_->Log();
+  Activate("89148000000800100006");
+  ASSERT_TRUE(WaitFor([&] { return Count("POST", "/devices/history/actions/list") == 1; }))
+      << daemon_->Log();
+  ASSERT_TRUE(Settled());
+  EXPECT_EQ(Count("POST", "/api/m2m/v1/sms"), 2);
+}
+
+TEST_F(RulesTest, DryRunShowsTheRequestsAndSendsNothing) {
+  Start(kWelcomeRules);
+  Activate("89148000000800100007");
+  ASSERT_TRUE(Settled());
+  ASSERT_TRUE(WaitFor([&] { return Actions("true") == 2; }));
+  int before = static_cast<int>(Calls().size());
+  auto r = Cli({"rules", "test", "--since", "1h", "--format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto planned = json::parse(r.output.substr(r.output.find('['))).as_array();
+  ASSERT_GE(planned.size(), 2u);
+  EXPECT_EQ(S(planned[0].at("rule")), "welcome");
+  EXPECT_EQ(S(planned[0].at("body").at("smsMessage")), "welcome 89148000000800100007");
+  auto text = Cli({"rules", "test", "--event-file",
+                   std::string(TSCB_SOURCE_DIR) +
+                       "/tests/data/callbacks/CarrierService__activate_success.json"});
+  EXPECT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_NE(text.output.find("rule welcome -> sms.send: POST /sms"), std::string::npos)
+      << text.output;
+  EXPECT_NE(text.output.find("nothing was sent"), std::string::npos);
+  EXPECT_EQ(static_cast<int>(Calls().size()), before);
+  EXPECT_EQ(Actions("true"), 2);
+}
+
+TEST_F(RulesTest, PausedRuleWaitsAndResumes) {
+  Start(kWelcomeRules);
+  auto paused = Cli({"rules", "pause", "welcome"});
+  ASSERT_EQ(paused.exit_code, 0) << paused.output;
+  Activate("89148000000800100008");
+  ASSERT_TRUE(WaitFor([&] { return Actions("state = 'queued'") == 2; })) << daemon_->Log();
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(Actions("state = 'queued'"), 2);
+  EXPECT_EQ(Count("POST", "/api/m2m/v1/sms"), 0);
+  ASSERT_EQ(Cli({"rules", "resume", "welcome"}).exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] { return Actions("state = 'succeeded'") == 2; })) << daemon_->Log();
+}
+
+}  // namespace
+}  // namespace tscb::testing
