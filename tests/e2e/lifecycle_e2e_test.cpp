@@ -110,7 +110,20 @@ TEST_F(LifecycleE2eTest, CheckConfigPrintsEveryErrorWithFileLineAndPathAndExits2
 TEST_F(LifecycleE2eTest, CheckConfigAcceptsAValidConfig) {
   auto r = RunBinary({"check-config", "--config", WriteConfig({})});
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("OK (9 service(s))"), std::string::npos);
+  EXPECT_NE(r.output.find("OK (9 service(s), no rules file)"), std::string::npos) << r.output;
+
+  // The rules file it names is checked too, with file, line and YAML path.
+  DaemonOptions o;
+  o.extra_yaml = "rules: { file: rules.yaml }\n";
+  dir_.Write("rules.yaml", "rules:\n  - name: r\n    when: {}\n    do: [{action: sms.nope}]\n");
+  r = RunBinary({"check-config", "--config", WriteConfig(o)});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find(dir_.Path() + "/rules.yaml:4: rules[0].do[0]: unknown action sms.nope"),
+            std::string::npos)
+      << r.output;
+  dir_.Write("rules.yaml", "rules: []\n");
+  r = RunBinary({"check-config", "--config", WriteConfig(o)});
+  EXPECT_NE(r.output.find("OK (9 service(s), 0 active rule(s))"), std::string::npos) << r.output;
 }
 
 TEST_F(LifecycleE2eTest, MigrateCommandAppliesTheSchemaOnce) {
