@@ -109,7 +109,7 @@ int RunDaemon(const config::Config& config) {
   Dispatcher dispatcher(config, processing_store, &metrics);
   processor.OnActionsPlanned([&dispatcher] { dispatcher.Wake(); });
   OperatorApi operator_api(config, processor, &metrics);
-  Reconciler reconciler(config, processing_store, &metrics);
+  Reconciler reconciler(config, processing_store, &metrics, &rules);
   // Without a ThingSpace client the reconciler only times requests out and
   // the dispatcher only sends http.post actions, on a thread of their own.
   asio::io_context reconcile_ioc(1);

@@ -90,6 +90,19 @@ handlers::RequestProgress FromRecord(const storage::PendingRequestRecord& r) {
 
 }  // namespace
 
+std::vector<storage::ActionRecord> PlanActions(const handlers::RuleSet& rules,
+                                               const handlers::Event& event,
+                                               const handlers::EventSource& source, double epoch,
+                                               const std::string& origin, int default_attempts) {
+  std::vector<storage::ActionRecord> out;
+  if (rules.Size() == 0) return out;
+  auto context = handlers::EventContext(event, source);
+  for (auto& p : rules.Evaluate(context, source.event_id, epoch))
+    out.push_back(ToActionRecord(std::move(p), source.event_id, event.request_id,
+                                 OriginAction(origin), default_attempts));
+  return out;
+}
+
 Processor::Processor(StoreFactory factory, ProcessorOptions options, Metrics* metrics,
                      const RuleBook* rules, ClassifyFn classify)
     : factory_(std::move(factory)),
@@ -180,15 +193,14 @@ void Processor::ProcessRows(storage::ProcessingBatch& batch,
     for (std::size_t i = 0; i < rows.size(); ++i) {
       if (ids[i] == 0) continue;
       const auto* request = request_views[i] ? &*request_views[i] : nullptr;
-      auto context = handlers::EventContext(
-          events[i], {rows[i].service, ids[i], rows[i].received_at, request, &bodies[i],
-                      options_.account});
-      std::int64_t origin = 0;
+      std::string origin;
       if (auto it = requests.find(events[i].request_id); it != requests.end())
-        origin = OriginAction(it->second.origin);
-      for (auto& p : rule_set->Evaluate(context, ids[i], rows[i].received_epoch))
-        planned.push_back(ToActionRecord(std::move(p), ids[i], events[i].request_id, origin,
-                                         options_.action_max_attempts));
+        origin = it->second.origin;
+      auto more = PlanActions(
+          *rule_set, events[i],
+          {rows[i].service, ids[i], rows[i].received_at, request, &bodies[i], options_.account},
+          rows[i].received_epoch, origin, options_.action_max_attempts);
+      std::move(more.begin(), more.end(), std::back_inserter(planned));
     }
     result.actions += batch.InsertActions(planned);
   }

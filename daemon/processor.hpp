@@ -18,6 +18,7 @@
 
 #include "daemon/metrics.hpp"
 #include "daemon/rule_book.hpp"
+#include "handlers/rules.hpp"
 #include "handlers/classify.hpp"
 #include "storage/processing.hpp"
 
@@ -39,6 +40,15 @@ struct ProcessResult {
   std::size_t requests_completed = 0;
   std::size_t actions = 0;  // outbox rows planned by the rules
 };
+
+// The outbox rows `rules` plan for one newly stored event, for the caller's
+// transaction. `origin` is the pending request's origin ("action:<id>"
+// continues that action's chain); `default_attempts` is
+// actions.max_attempts.
+std::vector<storage::ActionRecord> PlanActions(const handlers::RuleSet& rules,
+                                               const handlers::Event& event,
+                                               const handlers::EventSource& source, double epoch,
+                                               const std::string& origin, int default_attempts);
 
 class Processor {
  public:

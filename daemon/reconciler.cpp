@@ -6,6 +6,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/json.hpp>
 
+#include "daemon/processor.hpp"
 #include "handlers/correlate.hpp"
 #include "storage/inbox.hpp"
 #include "storage/pg/retention.hpp"
@@ -13,8 +14,9 @@
 namespace tscb::daemon {
 namespace json = boost::json;
 
-Reconciler::Reconciler(const config::Config& config, StoreFactory factory, Metrics* metrics)
-    : config_(config), db_(std::move(factory)), metrics_(metrics) {}
+Reconciler::Reconciler(const config::Config& config, StoreFactory factory, Metrics* metrics,
+                       const RuleBook* rules)
+    : config_(config), db_(std::move(factory)), metrics_(metrics), rules_(rules) {}
 
 Reconciler::~Reconciler() = default;
 
@@ -80,13 +82,37 @@ asio::awaitable<ReconcileResult> Reconciler::Once(ThingSpaceClient* client) {
         pending_devices.push_back(d.ids);
     event.device_ids_json = handlers::DevicesJson(pending_devices);
     event.payload_json = json::serialize(payload);
-    co_await db_.Run([&](storage::ProcessingStore& store) {
+    auto rule_set = rules_ ? rules_->Current() : nullptr;
+    std::size_t planned = co_await db_.Run([&](storage::ProcessingStore& store) {
       auto batch = store.Begin();
       batch->ConcludeRequest(r);
-      if (verdict != "pending") batch->InsertEvents({event});
+      std::size_t actions = 0;
+      if (verdict != "pending") {
+        auto id = batch->InsertEvents({event}).at(0);
+        if (rule_set && id != 0) {
+          // Rules may act on it (resend a command, alert someone).
+          handlers::Event e;
+          e.kind = event.kind;
+          e.status = event.status;
+          e.request_id = r.request_id;
+          e.account = r.account;
+          e.devices = pending_devices;
+          e.payload = payload;
+          json::object request{{"requestId", r.request_id}, {"account", r.account},
+                               {"action", r.action},        {"origin", r.origin},
+                               {"state", verdict},          {"submittedAt", r.submitted_at},
+                               {"deadlineAt", r.deadline_at}};
+          actions = batch->InsertActions(PlanActions(
+              *rule_set, e, {"", id, "", &request, nullptr, config_.account},
+              std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                  .count(),
+              r.origin, config_.actions.max_attempts));
+        }
+      }
       batch->Commit();
-      return 0;
+      return actions;
     });
+    if (planned > 0 && metrics_) metrics_->CountActionsPlanned(planned);
     if (verdict == "timed_out") {
       ++result.timed_out;
       spdlog::warn("request {} ({}) timed out: {} of {} callback(s) after its deadline; {}",

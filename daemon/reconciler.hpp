@@ -18,6 +18,7 @@
 #include "config/config.hpp"
 #include "daemon/db_worker.hpp"
 #include "daemon/metrics.hpp"
+#include "daemon/rule_book.hpp"
 #include "daemon/thingspace_client.hpp"
 #include "storage/processing.hpp"
 
@@ -34,7 +35,10 @@ struct ReconcileResult {
 class Reconciler {
  public:
   using StoreFactory = std::function<std::unique_ptr<storage::ProcessingStore>()>;
-  Reconciler(const config::Config& config, StoreFactory factory, Metrics* metrics);
+  // `rules` (may be null) plan actions for the request.timeout and
+  // request.status events it writes.
+  Reconciler(const config::Config& config, StoreFactory factory, Metrics* metrics,
+             const RuleBook* rules = nullptr);
   ~Reconciler();
 
   // Every interval until Stop(). `client` may be null (no thingspace section).
@@ -46,6 +50,7 @@ class Reconciler {
   const config::Config& config_;
   DbWorker db_;
   Metrics* metrics_;
+  const RuleBook* rules_;
   std::atomic<bool> stopping_{false};
   Alarm alarm_;  // wakes Run() from its wait (Stop)
 };

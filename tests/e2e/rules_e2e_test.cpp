@@ -48,6 +48,7 @@ class RulesTest : public ThingSpaceTest {
     o.extra_yaml +=
         "rules: { file: rules.yaml }\n"
         "processing: { workers: 2, poll_interval: 200ms }\n"
+        "requests: { reconcile_interval: 200ms }\n"
         "actions: { poll_interval: 200ms, lease: " +
         lease + ", max_attempts: 3, retry: { initial: 200ms, max: 1s } }\n";
     StartDaemon(o);
@@ -278,6 +279,32 @@ TEST_F(RulesTest, DryRunShowsTheRequestsAndSendsNothing) {
   EXPECT_NE(text.output.find("nothing was sent"), std::string::npos);
   EXPECT_EQ(static_cast<int>(Calls().size()), before);
   EXPECT_EQ(Actions("true"), 2);
+}
+
+// A request whose callbacks never come times out; a rule reacts to the
+// request.timeout event by asking ThingSpace about the device (spec 6.8).
+TEST_F(RulesTest, ARequestTimeoutFiresItsRule) {
+  Start(R"(
+rules:
+  - name: lost-callback
+    when: {kind: request.timeout}
+    do:
+      - action: devices.list
+        with: {accountName: "{{ account }}", deviceId: "{{ device_ids.0 }}"}
+)");
+  auto added = Cli({"pending", "add",
+                    R"({"requestId": "lost-1", "action": "sms", "deadline": 1,
+                        "devices": [[{"id": "89148000000800100009", "kind": "iccid"}]]})"});
+  ASSERT_EQ(added.exit_code, 0) << added.output;
+  ASSERT_TRUE(WaitFor([&] { return Actions("state = 'succeeded'") == 1; })) << daemon_->Log();
+  int lists = 0;
+  for (const auto& c : Calls())
+    if (c.target == "/api/m2m/v1/devices/actions/list") {
+      ++lists;
+      EXPECT_EQ(S(json::parse(c.body).at("deviceId").at("id")), "89148000000800100009");
+    }
+  EXPECT_EQ(lists, 1);
+  EXPECT_EQ(db_.Column("SELECT cause_request_id FROM tscb.actions")[0], "lost-1");
 }
 
 TEST_F(RulesTest, PausedRuleWaitsAndResumes) {
