@@ -222,16 +222,16 @@ class RulesReader {
       } else if (IsOperator(key)) {
         errors_.Add(item.first, sub,
                     "an operator needs a field first: \"some.field\": {" + key + ": ...}");
-      } else if (value.IsMap() && value.size() > 0 &&
-                 IsOperator(value.begin()->first.Scalar())) {
+      } else if (value.IsMap() && value.size() > 0 && IsOperator(value.begin()->first.Scalar())) {
         for (const auto& op : value) {
           ConditionSpec c;
           c.op = op.first.Scalar();
           c.field = key;
           c.where = At(file_, op.second, sub + "." + c.op);
           if (!IsOperator(c.op)) {
-            errors_.Add(op.first, c.where.path,
-                        "unknown operator (expected eq, ne, in, regex, gt, gte, lt, lte or exists)");
+            errors_.Add(
+                op.first, c.where.path,
+                "unknown operator (expected eq, ne, in, regex, gt, gte, lt, lte or exists)");
             continue;
           }
           c.operand_json = ToJson(op.second);

@@ -41,10 +41,10 @@ struct RuleActionSpec {
   std::string once_per;          // idempotency scope template ("" = once per cause event)
   Duration window{0};            // once_per window (0 = for ever)
   bool enabled = true;
-  std::string method, path;   // thingspace.call
-  std::string url;            // http.post
-  std::optional<bool> safe;   // thingspace.call / http.post: may it be repeated?
-  int max_attempts = 0;       // 0 = actions.max_attempts
+  std::string method, path;  // thingspace.call
+  std::string url;           // http.post
+  std::optional<bool> safe;  // thingspace.call / http.post: may it be repeated?
+  int max_attempts = 0;      // 0 = actions.max_attempts
 };
 
 struct RuleSpec {

@@ -103,8 +103,8 @@ int RunDaemon(const config::Config& config) {
   };
   Processor processor(processing_store,
                       ProcessorOptions{config.processing.workers, config.processing.batch_max,
-                                       config.processing.poll_interval,
-                                       config.actions.max_attempts, config.account},
+                                       config.processing.poll_interval, config.actions.max_attempts,
+                                       config.account},
                       &metrics, &rules);
   Dispatcher dispatcher(config, processing_store, &metrics);
   processor.OnActionsPlanned([&dispatcher] { dispatcher.Wake(); });

@@ -15,8 +15,8 @@
 #include "daemon/cli_data.hpp"
 #include "daemon/cli_rules.hpp"
 #include "daemon/logging.hpp"
-#include "daemon/rule_book.hpp"
 #include "daemon/registration_manager.hpp"
+#include "daemon/rule_book.hpp"
 #include "daemon/thingspace_client.hpp"
 #include "storage/inbox.hpp"
 #include "storage/pg/connection.hpp"
@@ -159,9 +159,9 @@ int Main(int argc, char** argv) {
   bool dry_run = false;
   std::vector<std::string> operands;
   std::map<std::string, std::string> options;
-  static const std::set<std::string> kValueOptions = {
-      "--ids", "--state", "--since", "--until", "--format", "--event-file", "--service",
-      "--rules", "--limit"};
+  static const std::set<std::string> kValueOptions = {"--ids",     "--state",  "--since",
+                                                      "--until",   "--format", "--event-file",
+                                                      "--service", "--rules",  "--limit"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "-h" || arg == "--help") {

@@ -31,11 +31,10 @@ Processor MakeProcessor(const config::Config& config) {
   static RuleBook rules(config.rules.file);
   static bool loaded = rules.Reload();
   (void)loaded;
-  return Processor(
-      [&config] { return Store(config); },
-      ProcessorOptions{0, config.processing.batch_max, config.processing.poll_interval,
-                       config.actions.max_attempts, config.account},
-      nullptr, &rules);
+  return Processor([&config] { return Store(config); },
+                   ProcessorOptions{0, config.processing.batch_max, config.processing.poll_interval,
+                                    config.actions.max_attempts, config.account},
+                   nullptr, &rules);
 }
 
 int Pending(const CommandLine& cl, const config::Config& config) {

@@ -89,7 +89,8 @@ std::optional<TestEvent> EventFromFile(const std::string& path, std::string serv
   TestEvent t;
   t.service = service;
   t.received_at = IsoUtc(std::chrono::system_clock::now());
-  t.epoch = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  t.epoch =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   t.event = handlers::Classify(service, body);
   t.body = std::move(body);
   return t;
@@ -99,8 +100,7 @@ std::optional<TestEvent> EventFromFile(const std::string& path, std::string serv
 std::string SinceTimestamp(const std::string& since) {
   std::optional<config::Duration> d;
   if (!since.empty() && since.back() == 'd') {
-    if (auto days = config::ParseDuration(since.substr(0, since.size() - 1) + "h"))
-      d = *days * 24;
+    if (auto days = config::ParseDuration(since.substr(0, since.size() - 1) + "h")) d = *days * 24;
   } else {
     d = config::ParseDuration(since);
   }
@@ -179,10 +179,14 @@ int Test(const CommandLine& cl, const config::Config* config) {
     }
     for (const auto& p : actions) {
       p.error.empty() ? ++planned : ++errors;
-      json::object o{{"event_id", t.id},          {"kind", t.event.kind},
-                     {"rule", p.rule},            {"action", p.action},
-                     {"method", p.method},        {"target", p.target},
-                     {"safe", p.safe},            {"idempotency_key", p.idempotency_key},
+      json::object o{{"event_id", t.id},
+                     {"kind", t.event.kind},
+                     {"rule", p.rule},
+                     {"action", p.action},
+                     {"method", p.method},
+                     {"target", p.target},
+                     {"safe", p.safe},
+                     {"idempotency_key", p.idempotency_key},
                      {"delay_ms", p.delay.count()}};
       if (p.body) o["body"] = *p.body;
       if (!p.error.empty()) o["error"] = p.error;
@@ -237,7 +241,8 @@ int Catalogue(const CommandLine& cl) {
   for (const auto& a : handlers::Catalogue()) {
     std::string fields;
     for (const auto& f : a.fields)
-      fields += (fields.empty() ? "" : ", ") + std::string("`") + f.name + (f.required ? "`*" : "`");
+      fields +=
+          (fields.empty() ? "" : ", ") + std::string("`") + f.name + (f.required ? "`*" : "`");
     for (const auto& group : a.one_of) {
       std::string names;
       for (const char* n : group) names += (names.empty() ? "" : "/") + std::string(n);
@@ -324,8 +329,9 @@ int Pause(const std::string& kind, const CommandLine& cl, const config::Config& 
   auto batch = store.Begin();
   batch->SetPaused(kind, name, pause);
   batch->Commit();
-  std::cout << kind << " " << name << (pause ? ": paused; its actions are planned and wait"
-                                             : ": resumed; its waiting actions go out now")
+  std::cout << kind << " " << name
+            << (pause ? ": paused; its actions are planned and wait"
+                      : ": resumed; its waiting actions go out now")
             << '\n';
   return 0;
 }
@@ -370,8 +376,8 @@ int Actions(const CommandLine& cl, const config::Config& config) {
                 << '\n';
       return 1;
     }
-    std::cout << "action " << id << " (" << found[0].action << "): "
-              << (sub == "retry" ? "queued again" : "cancelled") << '\n';
+    std::cout << "action " << id << " (" << found[0].action
+              << "): " << (sub == "retry" ? "queued again" : "cancelled") << '\n';
     return 0;
   }
   std::cerr << kActionsUsage;

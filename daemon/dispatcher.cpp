@@ -102,11 +102,13 @@ asio::awaitable<void> Dispatcher::Recover() {
           "actions list --state needs_review`)",
           a.id, a.action, a.rule, a.leased_by);
     else
-      spdlog::warn("action {} ({} of rule {}) was in flight past its lease (held by {}); safe to "
-                   "repeat, queued again",
-                   a.id, a.action, a.rule, a.leased_by);
-    if (metrics_) metrics_->CountAction(a.action, a.state == "needs_review" ? "needs_review"
-                                                                            : "lease_recovered");
+      spdlog::warn(
+          "action {} ({} of rule {}) was in flight past its lease (held by {}); safe to "
+          "repeat, queued again",
+          a.id, a.action, a.rule, a.leased_by);
+    if (metrics_)
+      metrics_->CountAction(a.action,
+                            a.state == "needs_review" ? "needs_review" : "lease_recovered");
   }
 }
 
@@ -136,8 +138,8 @@ asio::awaitable<void> Dispatcher::Run(ThingSpaceClient* client) {
         woken_ = false;
         auto claimed = co_await db_.Run([&](storage::ProcessingStore& store) {
           auto batch = store.Begin();
-          auto rows = batch->ClaimActions(static_cast<std::size_t>(room), config_.actions.lease,
-                                          owner_);
+          auto rows =
+              batch->ClaimActions(static_cast<std::size_t>(room), config_.actions.lease, owner_);
           batch->Commit();
           return rows;
         });
@@ -247,9 +249,8 @@ asio::awaitable<void> Dispatcher::Execute(storage::OutboxAction a, ThingSpaceCli
                    r.request_id.empty() ? "" : ", request " + r.request_id,
                    registered.empty() ? "" : " (" + registered + ")");
     } else if (r.state == "queued") {
-      spdlog::warn("action {} ({} of rule {}) attempt {} of {} failed: {}; retry in {:.1f} s",
-                   a.id, a.action, a.rule, a.attempts, a.max_attempts, r.error,
-                   r.retry_in_seconds);
+      spdlog::warn("action {} ({} of rule {}) attempt {} of {} failed: {}; retry in {:.1f} s", a.id,
+                   a.action, a.rule, a.attempts, a.max_attempts, r.error, r.retry_in_seconds);
     } else {
       spdlog::error("action {} ({} of rule {}) {}: {}", a.id, a.action, a.rule, r.state, r.error);
     }

@@ -38,8 +38,8 @@ struct ClientRequest {
 };
 
 struct ClientResponse {
-  int status = 0;     // 0: no HTTP answer (see `error`)
-  std::string error;  // transport failure: what and where
+  int status = 0;         // 0: no HTTP answer (see `error`)
+  std::string error;      // transport failure: what and where
   bool not_sent = false;  // the request surely never left (no connection could be made)
   std::string body;
   std::map<std::string, std::string> headers;  // lower-case names

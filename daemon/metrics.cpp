@@ -142,9 +142,10 @@ Metrics::Metrics(const std::vector<std::string>& services)
                        .Register(*registry_);
   actions_ = &prometheus::BuildCounter()
                   .Name("tscb_actions_total")
-                  .Help("Follow-up actions by catalogue name and what a dispatch came to "
-                        "(succeeded, queued = retry later, failed, dead, needs_review, "
-                        "lease_recovered, record_failed)")
+                  .Help(
+                      "Follow-up actions by catalogue name and what a dispatch came to "
+                      "(succeeded, queued = retry later, failed, dead, needs_review, "
+                      "lease_recovered, record_failed)")
                   .Register(*registry_);
   actions_planned_ = &prometheus::BuildCounter()
                           .Name("tscb_actions_planned_total")

@@ -18,8 +18,8 @@
 
 #include "daemon/metrics.hpp"
 #include "daemon/rule_book.hpp"
-#include "handlers/rules.hpp"
 #include "handlers/classify.hpp"
+#include "handlers/rules.hpp"
 #include "storage/processing.hpp"
 
 namespace tscb::daemon {

@@ -98,9 +98,9 @@ asio::awaitable<ReconcileResult> Reconciler::Once(ThingSpaceClient* client) {
           e.account = r.account;
           e.devices = pending_devices;
           e.payload = payload;
-          json::object request{{"requestId", r.request_id}, {"account", r.account},
-                               {"action", r.action},        {"origin", r.origin},
-                               {"state", verdict},          {"submittedAt", r.submitted_at},
+          json::object request{{"requestId", r.request_id},  {"account", r.account},
+                               {"action", r.action},         {"origin", r.origin},
+                               {"state", verdict},           {"submittedAt", r.submitted_at},
                                {"deadlineAt", r.deadline_at}};
           actions = batch->InsertActions(PlanActions(
               *rule_set, e, {"", id, "", &request, nullptr, config_.account},

@@ -15,8 +15,9 @@ std::shared_ptr<const handlers::RuleSet> CompileRulesFile(const std::string& fil
 
 bool RuleBook::Reload() {
   if (file_.empty()) {
-    spdlog::info("rules: no rules.file configured; callbacks are stored and processed, no "
-                 "follow-up actions are planned");
+    spdlog::info(
+        "rules: no rules.file configured; callbacks are stored and processed, no "
+        "follow-up actions are planned");
     return true;
   }
   std::vector<std::string> errors;

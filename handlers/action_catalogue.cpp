@@ -37,8 +37,8 @@ const Fields kPeriod = {{"earliest", T::kString}, {"latest", T::kString}};
 ActionSpec A(const char* name, const char* method, const char* path, bool safe,
              const char* correlate, const char* summary, Fields fields, Groups one_of = {},
              bool open = false) {
-  return ActionSpec{name,    method, path, safe, correlate, summary, std::move(fields),
-                    std::move(one_of), open};
+  return ActionSpec{
+      name, method, path, safe, correlate, summary, std::move(fields), std::move(one_of), open};
 }
 
 bool Templated(const json::value& v) {
@@ -78,7 +78,8 @@ std::string CheckType(const json::value& v, FieldType type, bool templates_unkno
     case T::kArray:
       return v.is_array() ? "" : "expected a list";
     case T::kStringList:
-      return each(v, [](const json::value& i) { return i.is_string(); }, "a string");
+      return each(
+          v, [](const json::value& i) { return i.is_string(); }, "a string");
     case T::kDeviceIds:
       return each(v, IsDeviceId, "an {id, kind} object");
     case T::kDeviceId:
@@ -212,8 +213,7 @@ const std::vector<ActionSpec>& Catalogue() {
                          {"primaryPlaceOfUse", T::kObject}},
         kSelectOne, true),
       A("devices.move", "PUT", "/devices/actions/move", false, "move",
-        "Move active devices to another billing account of the profile", kSelect, kSelectOne,
-        true),
+        "Move active devices to another billing account of the profile", kSelect, kSelectOne, true),
       A("devices.add", "POST", "/devices/actions/add", false, "add",
         "Add devices without activating service",
         kAccountDevices + Fields{{"state", T::kString},
@@ -327,15 +327,15 @@ const std::vector<ActionSpec>& Catalogue() {
       A("requests.status", "GET", "/accounts/{accountName}/requests/{requestId}/status", true, "",
         "Status of an asynchronous request",
         Fields{{"accountName", T::kString, true}, {"requestId", T::kString, true}}),
-      A("requests.status_v2", "GET", "/v2/accounts/{accountName}/requests/{requestId}/status",
-        true, "", "Status of an asynchronous request (v2)",
+      A("requests.status_v2", "GET", "/v2/accounts/{accountName}/requests/{requestId}/status", true,
+        "", "Status of an asynchronous request (v2)",
         Fields{{"accountName", T::kString, true}, {"requestId", T::kString, true}}),
       A("accounts.state_and_services", "GET", "/accounts/{accountName}/stateandservices", true, "",
         "Customer-defined services and states", kAccount),
       A("accounts.get", "GET", "/accounts/{accountName}", true, "", "Information about an account",
         kAccount),
-      A("accounts.skus", "POST", "/accounts/{accountName}/sku", true, "",
-        "Registered device SKUs", kAccount, {}, true),
+      A("accounts.skus", "POST", "/accounts/{accountName}/sku", true, "", "Registered device SKUs",
+        kAccount, {}, true),
       A("leads.list", "GET", "/leads/{accountName}", true, "", "Leads of an account", kAccount),
       A("plans.list", "GET", "/plans/{accountName}", true, "", "Service plans of an account",
         kAccount),
@@ -408,8 +408,8 @@ const std::vector<ActionSpec>& Catalogue() {
       // Reachability (spec 6.10).
       A("reachability.monitor", "POST", "/diagnostics/basic/devicereachability", false,
         "reachability", "Monitor device reachability",
-        kAccountDevices + Fields{{"requestType", T::kString, true},
-                                 {"monitorExpirationTime", T::kString}}),
+        kAccountDevices +
+            Fields{{"requestType", T::kString, true}, {"monitorExpirationTime", T::kString}}),
       A("reachability.stop", "DELETE", "/diagnostics/basic/devicereachability", true, "other",
         "Stop reachability monitors",
         Fields{{"accountName", T::kString, true}, {"monitorIds", T::kStringList, true}}),
@@ -427,8 +427,8 @@ const std::vector<ActionSpec>& Catalogue() {
       // Segmentation.
       A("segmentation.add_label", "POST", "/devices/actions/usagesegmentationlabels", true, "",
         "Associate a usage segmentation label with devices", kAccount, {}, true),
-      A("segmentation.remove_label", "DELETE", "/devices/actions/usagesegmentationlabels", true,
-        "", "Remove the usage segmentation label of devices", kAccount, {}, true),
+      A("segmentation.remove_label", "DELETE", "/devices/actions/usagesegmentationlabels", true, "",
+        "Remove the usage segmentation label of devices", kAccount, {}, true),
       // NIDD (spec 6.7).
       A("nidd.send", "POST", "/devices/nidd/message", false, "nidd",
         "Send non-IP data to an NB-IoT device",
@@ -479,8 +479,7 @@ std::vector<std::string> CheckBody(const ActionSpec& spec, const json::object& b
   // Limits the spec states (6.4, 6.6, 6.7).
   auto text_of = [&](const char* key) -> const json::string* {
     auto* v = body.if_contains(key);
-    return v && v->is_string() && !(templates_unknown && Templated(*v)) ? &v->as_string()
-                                                                         : nullptr;
+    return v && v->is_string() && !(templates_unknown && Templated(*v)) ? &v->as_string() : nullptr;
   };
   if (spec.name == std::string_view("sms.send"))
     if (auto* m = text_of("smsMessage"); m && m->size() > 160)
@@ -492,9 +491,9 @@ std::vector<std::string> CheckBody(const ActionSpec& spec, const json::object& b
     if (auto* list = body.if_contains("customFieldsToUpdate"); list && list->is_array())
       for (const auto& item : list->as_array())
         if (auto* o = item.if_object())
-          if (auto* value = o->if_contains("value");
-              value && value->is_string() && value->as_string().size() > 50 &&
-              !(templates_unknown && Templated(*value)))
+          if (auto* value = o->if_contains("value"); value && value->is_string() &&
+                                                     value->as_string().size() > 50 &&
+                                                     !(templates_unknown && Templated(*value)))
             errors.push_back("customFieldsToUpdate: values are at most 50 characters");
   return errors;
 }

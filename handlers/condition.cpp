@@ -44,10 +44,9 @@ std::optional<int> Compare(const json::value& a, const json::value& b) {
 
 const json::value* EventField(const json::value& context, const FieldPath& path) {
   static const char* const kEventFields[] = {
-      "kind",    "status",      "raw_status",   "account",       "request_id",
-      "service", "event_id",    "received_at",  "primary_device", "device_ids",
-      "devices", "error_code",  "error_message", "payload",       "request",
-      "body"};
+      "kind",          "status",      "raw_status",     "account",    "request_id", "service",
+      "event_id",      "received_at", "primary_device", "device_ids", "devices",    "error_code",
+      "error_message", "payload",     "request",        "body"};
   if (path.empty() || !context.is_object()) return nullptr;
   for (const char* f : kEventFields)
     if (path[0] == f) return Lookup(context, path);
@@ -65,9 +64,9 @@ Condition Condition::Compile(const config::ConditionSpec& spec, std::vector<std:
     errors.push_back(spec.where.Describe() + ": " + message);
   };
   static const std::pair<const char*, Op> kOps[] = {
-      {"all", Op::kAll}, {"any", Op::kAny},     {"not", Op::kNot}, {"eq", Op::kEq},
-      {"ne", Op::kNe},   {"in", Op::kIn},       {"regex", Op::kRegex}, {"gt", Op::kGt},
-      {"gte", Op::kGte}, {"lt", Op::kLt},       {"lte", Op::kLte}, {"exists", Op::kExists}};
+      {"all", Op::kAll}, {"any", Op::kAny}, {"not", Op::kNot},     {"eq", Op::kEq},
+      {"ne", Op::kNe},   {"in", Op::kIn},   {"regex", Op::kRegex}, {"gt", Op::kGt},
+      {"gte", Op::kGte}, {"lt", Op::kLt},   {"lte", Op::kLte},     {"exists", Op::kExists}};
   bool known = false;
   for (const auto& [name, op] : kOps)
     if (spec.op == name) {

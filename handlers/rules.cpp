@@ -40,13 +40,14 @@ bool Contains(const std::vector<std::string>& list, const std::string& s) {
 // Template paths a rule may use (the payload's are not known in advance).
 std::string CheckPath(const FieldPath& p) {
   static const std::vector<std::string> kLeaves = {
-      "kind",     "status",     "raw_status", "account",    "request_id", "service",
-      "event_id", "received_at", "error_code", "error_message"};
+      "kind",    "status",   "raw_status",  "account",    "request_id",
+      "service", "event_id", "received_at", "error_code", "error_message"};
   static const std::vector<std::string> kDevice = {"id", "kind", "ids"};
   static const std::vector<std::string> kRequest = {
-      "requestId",  "account",    "action",      "nbiot",             "devices",
-      "origin",     "state",      "submittedAt", "deadlineAt",        "completedAt",
-      "expectedCallbacks", "receivedCallbacks"};
+      "requestId",   "account",           "action",
+      "nbiot",       "devices",           "origin",
+      "state",       "submittedAt",       "deadlineAt",
+      "completedAt", "expectedCallbacks", "receivedCallbacks"};
   const std::string& root = p[0];
   if (Contains(kLeaves, root))
     return p.size() == 1 ? "" : root + " is a plain value with no fields";
@@ -58,8 +59,7 @@ std::string CheckPath(const FieldPath& p) {
                ? ""
                : "request has requestId, account, action, state, origin, devices, ...";
   if (root == "rule")
-    return p.size() == 2 && (p[1] == "name" || p[1] == "action") ? ""
-                                                                 : "rule has name and action";
+    return p.size() == 2 && (p[1] == "name" || p[1] == "action") ? "" : "rule has name and action";
   return "unknown field '" + root +
          "' (the event has kind, status, account, request_id, primary_device, device_ids, "
          "devices, payload, request, rule, ...)";
@@ -89,8 +89,8 @@ std::string Fingerprint(const config::RuleSpec& r) {
   if (r.match) out += ConditionFingerprint(*r.match);
   for (const auto& a : r.actions)
     out += "|" + a.action + a.with_json + std::to_string(a.after.count()) + a.once_per +
-           std::to_string(a.window.count()) + (a.enabled ? "+" : "-") + a.method + a.path +
-           a.url + (a.safe ? (*a.safe ? "s" : "u") : "") + std::to_string(a.max_attempts);
+           std::to_string(a.window.count()) + (a.enabled ? "+" : "-") + a.method + a.path + a.url +
+           (a.safe ? (*a.safe ? "s" : "u") : "") + std::to_string(a.max_attempts);
   return out;
 }
 

@@ -36,7 +36,7 @@ struct EventSource {
   std::string received_at;
   const boost::json::object* request = nullptr;  // the pending request it answers
   const boost::json::object* body = nullptr;     // the callback as stored
-  std::string default_account;  // when neither the event nor its request names one
+  std::string default_account;                   // when neither the event nor its request names one
 };
 
 // What an event offers to conditions and templates: kind, status,
@@ -55,14 +55,14 @@ struct PlannedAction {
   int index = 0;       // position under the rule's `do`
   std::string action;  // catalogue name, thingspace.call or http.post
   std::string idempotency_key;
-  std::string method;                // GET POST PUT DELETE
-  std::string target;                // path under the M2M base, or the URL of http.post
+  std::string method;  // GET POST PUT DELETE
+  std::string target;  // path under the M2M base, or the URL of http.post
   std::optional<boost::json::object> body;
-  bool safe = false;        // may be sent again after a crash
-  std::string correlate;    // pending-request action for a requestId answer ("" = none)
-  int max_attempts = 0;     // 0 = the configured default
+  bool safe = false;      // may be sent again after a crash
+  std::string correlate;  // pending-request action for a requestId answer ("" = none)
+  int max_attempts = 0;   // 0 = the configured default
   std::chrono::milliseconds delay{0};
-  std::string error;        // could not be rendered: recorded as failed, never sent
+  std::string error;  // could not be rendered: recorded as failed, never sent
 };
 
 class RuleSet {

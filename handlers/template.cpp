@@ -109,7 +109,8 @@ static Template::Node CompileNode(const json::value& v, const std::string& where
     }
     std::string path = Trim(s.substr(open + 2, close - open - 2));
     if (!ValidPath(path)) {
-      errors.push_back(where + ": '{{ " + path + " }}' is not a field path (letters, digits, _ and dots)");
+      errors.push_back(where + ": '{{ " + path +
+                       " }}' is not a field path (letters, digits, _ and dots)");
     } else if (auto why = check ? check(SplitPath(path)) : std::string(); !why.empty()) {
       errors.push_back(where + ": {{ " + path + " }}: " + why);
     }

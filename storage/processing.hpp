@@ -18,7 +18,7 @@ struct InboxRow {
   std::int64_t id = 0;
   std::string received_at;  // timestamptz as PostgreSQL prints it (round-trips exactly)
   std::string service;
-  std::string body;  // JSON text
+  std::string body;           // JSON text
   double received_epoch = 0;  // received_at in seconds since 1970 (rule windows)
 };
 
@@ -159,7 +159,7 @@ class ProcessingBatch {
   virtual bool CancelAction(std::int64_t id) = 0;
   virtual void SetPaused(const std::string& kind, const std::string& name, bool paused) = 0;
   virtual std::vector<std::pair<std::string, std::string>> Paused() = 0;  // (kind, name)
-  virtual std::map<std::string, std::int64_t> ActionCounts() = 0;          // by state
+  virtual std::map<std::string, std::int64_t> ActionCounts() = 0;         // by state
   // Stored events received since `since` (timestamptz text), oldest first.
   virtual std::vector<EventRow> EventsSince(const std::string& since, std::size_t limit) = 0;
 

@@ -170,7 +170,7 @@ ON CONFLICT (idempotency_key) DO NOTHING
 RETURNING id
 )sql";
 
-#define TSCB_ACTION_COLUMNS                                                                   \
+#define TSCB_ACTION_COLUMNS \
   "a.id, a.rule, a.action, a.method, a.target, a.body::text, a.safe, a.correlate, a.state,   \
   a.attempts, a.max_attempts, a.created_at::text, a.next_attempt_at::text,                  \
   coalesce(a.completed_at::text, ''), coalesce(a.http_status, 0), coalesce(a.last_error, ''), \
@@ -210,7 +210,8 @@ RETURNING id
 )sql";
 
 constexpr const char* kListActionsSql =
-    "SELECT " TSCB_ACTION_COLUMNS " FROM tscb.actions a "
+    "SELECT " TSCB_ACTION_COLUMNS
+    " FROM tscb.actions a "
     "WHERE ($1 = '' OR a.state = $1) AND ($2 = 0 OR a.id = $2) ORDER BY a.id DESC LIMIT $3";
 
 constexpr const char* kRetryActionSql = R"sql(
@@ -443,11 +444,9 @@ class PgBatch final : public ProcessingBatch {
                ",\"action\":" + Quote(a.action) + ",\"method\":" + Quote(a.method) +
                ",\"target\":" + Quote(a.target) + ",\"safe\":" + (a.safe ? "true" : "false") +
                ",\"correlate\":" + Quote(a.correlate) +
-               ",\"max_attempts\":" + std::to_string(a.max_attempts) +
-               ",\"cause_event_id\":" +
+               ",\"max_attempts\":" + std::to_string(a.max_attempts) + ",\"cause_event_id\":" +
                (a.cause_event_id ? std::to_string(a.cause_event_id) : std::string("null")) +
-               ",\"cause_request_id\":" + QuoteOrNull(a.cause_request_id) +
-               ",\"origin_action\":" +
+               ",\"cause_request_id\":" + QuoteOrNull(a.cause_request_id) + ",\"origin_action\":" +
                (a.origin_action_id ? std::to_string(a.origin_action_id) : std::string("null")) +
                ",\"delay\":" + std::to_string(a.delay_seconds);
       if (a.body_json) batch += ",\"body\":" + *a.body_json;
@@ -468,8 +467,7 @@ class PgBatch final : public ProcessingBatch {
   }
 
   std::vector<OutboxAction> RecoverLeases() override {
-    return Translate("recover action leases",
-                     [&] { return Actions(tx_.exec(kRecoverLeasesSql)); });
+    return Translate("recover action leases", [&] { return Actions(tx_.exec(kRecoverLeasesSql)); });
   }
 
   bool FinishAction(const ActionResult& r) override {
@@ -489,8 +487,7 @@ class PgBatch final : public ProcessingBatch {
   }
 
   bool RetryAction(std::int64_t id) override {
-    return Translate("retry action",
-                     [&] { return !tx_.exec_params(kRetryActionSql, id).empty(); });
+    return Translate("retry action", [&] { return !tx_.exec_params(kRetryActionSql, id).empty(); });
   }
 
   bool CancelAction(std::int64_t id) override {

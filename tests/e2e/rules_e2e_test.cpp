@@ -61,8 +61,9 @@ class RulesTest : public ThingSpaceTest {
     json::object request{
         {"accountName", kAccount},
         {"servicePlan", "M2M5GB"},
-        {"devices", json::array{json::object{
-                        {"deviceIds", json::array{json::object{{"id", iccid}, {"kind", "iccid"}}}}}}}};
+        {"devices",
+         json::array{json::object{
+             {"deviceIds", json::array{json::object{{"id", iccid}, {"kind", "iccid"}}}}}}}};
     SimPost("/_sim/trigger",
             json::object{{"path", "/devices/actions/activate"}, {"request", request}});
   }
@@ -95,13 +96,11 @@ TEST_F(RulesTest, ActivationFiresItsActionsExactlyOnceAndTheSmsIsCorrelated) {
   for (int i = 2; i <= 4; ++i) {
     auto resend = json::parse(body[0]).as_object();
     resend["callbackCount"] = i;
-    SimPost("/_sim/send", json::object{{"account", kAccount},
-                                       {"service", "CarrierService"},
-                                       {"body", resend}});
+    SimPost("/_sim/send",
+            json::object{{"account", kAccount}, {"service", "CarrierService"}, {"body", resend}});
   }
-  ASSERT_TRUE(WaitFor([&] {
-    return db_.Scalar("SELECT deliveries FROM tscb.inbox WHERE " + activation) == 4;
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return db_.Scalar("SELECT deliveries FROM tscb.inbox WHERE " + activation) == 4; }));
   std::this_thread::sleep_for(1500ms);  // time for anything wrong to happen
   EXPECT_EQ(Count("POST", "/api/m2m/v1/sms"), 1);
   EXPECT_EQ(Count("PUT", "/api/m2m/v1/devices/actions/customFields"), 1);
@@ -133,13 +132,14 @@ TEST_F(RulesTest, ActivationFiresItsActionsExactlyOnceAndTheSmsIsCorrelated) {
   // Both notices (EnhancedConnectivityService "sent", then the delivery
   // confirmation) are matched to it.
   EXPECT_EQ(db_.Column("SELECT string_agg(status, ',' ORDER BY status) FROM tscb.events WHERE "
-                       "request_id = '" + sms_request +
-                       "' AND kind = 'sms.delivery' AND correlation = 'matched'")[0],
+                       "request_id = '" +
+                       sms_request + "' AND kind = 'sms.delivery' AND correlation = 'matched'")[0],
             "delivered,sent");
   // The custom fields request is correlated the same way.
   ASSERT_TRUE(WaitFor([&] {
-    return db_.Scalar("SELECT count(*) FROM tscb.pending_requests WHERE action = 'custom_fields' "
-                      "AND state = 'succeeded'") == 1;
+    return db_.Scalar(
+               "SELECT count(*) FROM tscb.pending_requests WHERE action = 'custom_fields' "
+               "AND state = 'succeeded'") == 1;
   }));
 
   auto list = Cli({"actions", "list", "--format", "json"});
@@ -211,7 +211,8 @@ TEST_F(RulesTest, SigkillWithActionsInFlightNeverSendsAnUnsafeActionTwice) {
   daemon_->Wait(5s);
   // The simulator carries out both calls anyway (the answers go nowhere).
   ASSERT_TRUE(WaitFor([&] {
-    return Count("POST", "/api/m2m/v1/sms") == 1 && Count("PUT", "/devices/actions/customFields") == 1;
+    return Count("POST", "/api/m2m/v1/sms") == 1 &&
+           Count("PUT", "/devices/actions/customFields") == 1;
   }));
   SimPost("/_sim/faults", json::object{{"clear", true}});
   Start(kWelcomeRules, "{}", "4s");
@@ -229,10 +230,12 @@ TEST_F(RulesTest, SigkillWithActionsInFlightNeverSendsAnUnsafeActionTwice) {
 
 TEST_F(RulesTest, SighupWithABadRulesFileKeepsTheOldRules) {
   Start(kWelcomeRules);
-  dir_.Write("rules.yaml", "rules:\n  - name: broken\n    when: {}\n    do: [{action: sms.launch}]\n");
+  dir_.Write("rules.yaml",
+             "rules:\n  - name: broken\n    when: {}\n    do: [{action: sms.launch}]\n");
   daemon_->Signal(SIGHUP);
-  ASSERT_TRUE(WaitFor([&] { return daemon_->Log().find("rejected (1 error(s))") != std::string::npos; }))
-      << daemon_->Log();
+  ASSERT_TRUE(WaitFor([&] {
+    return daemon_->Log().find("rejected (1 error(s))") != std::string::npos;
+  })) << daemon_->Log();
   EXPECT_NE(daemon_->Log().find("unknown action sms.launch"), std::string::npos);
   Activate("89148000000800100005");
   ASSERT_TRUE(WaitFor([&] { return Actions("state = 'succeeded'") == 2; })) << daemon_->Log();

@@ -59,13 +59,14 @@ class OutboxPgTest : public InboxFixture {
   void TearDown() override { std::remove(file_.c_str()); }
 
   Processor MakeProcessor() {
-    return Processor([this] { return NewStore(); },
-                     ProcessorOptions{1, 100, std::chrono::milliseconds(100), 3, "0000123456-00001"},
-                     nullptr, rules_.get());
+    return Processor(
+        [this] { return NewStore(); },
+        ProcessorOptions{1, 100, std::chrono::milliseconds(100), 3, "0000123456-00001"}, nullptr,
+        rules_.get());
   }
 
-  std::vector<storage::OutboxAction> Claim(const std::string& owner,
-                                           std::chrono::milliseconds lease = std::chrono::minutes(5)) {
+  std::vector<storage::OutboxAction> Claim(
+      const std::string& owner, std::chrono::milliseconds lease = std::chrono::minutes(5)) {
     auto store = NewStore();
     auto batch = store->Begin();
     auto rows = batch->ClaimActions(100, lease, owner);
@@ -101,13 +102,16 @@ class OutboxPgTest : public InboxFixture {
 TEST_F(OutboxPgTest, ActionsArePlannedOnceWhateverIsResentOrReplayed) {
   auto p = MakeProcessor();
   Store("CarrierService", Activation("r1", "89148000000800139701"), "k1");
-  Store("CarrierService", Activation("r1", "89148000000800139701"), "k1");  // a resend: deduplicated
+  Store("CarrierService", Activation("r1", "89148000000800139701"),
+        "k1");  // a resend: deduplicated
   EXPECT_EQ(Drain(p).actions, 2u);
   EXPECT_EQ(Count("true"), 2);
-  EXPECT_EQ(Count("action = 'sms.send' AND NOT safe AND state = 'queued' AND correlate = 'sms'"), 1);
+  EXPECT_EQ(Count("action = 'sms.send' AND NOT safe AND state = 'queued' AND correlate = 'sms'"),
+            1);
   EXPECT_EQ(Count("action = 'devices.custom_fields' AND safe AND method = 'PUT'"), 1);
-  EXPECT_EQ(db_.Column("SELECT body->>'accountName' FROM tscb.actions WHERE action = 'sms.send'")[0],
-            "0000123456-00001");
+  EXPECT_EQ(
+      db_.Column("SELECT body->>'accountName' FROM tscb.actions WHERE action = 'sms.send'")[0],
+      "0000123456-00001");
 
   // Replaying the row plans nothing new.
   auto store = NewStore();
@@ -126,9 +130,10 @@ TEST_F(OutboxPgTest, ActionsArePlannedOnceWhateverIsResentOrReplayed) {
 
 TEST_F(OutboxPgTest, AnActionThatCannotBeRenderedIsRecordedAsFailed) {
   auto p = MakeProcessor();
-  Store("AlertService",
-        R"({"accountName":"0000123456-00001","deviceIds":[{"id":"1","kind":"iccid"}],"triggerName":"t"})",
-        "a1");
+  Store(
+      "AlertService",
+      R"({"accountName":"0000123456-00001","deviceIds":[{"id":"1","kind":"iccid"}],"triggerName":"t"})",
+      "a1");
   Drain(p);
   auto error =
       db_.Column("SELECT state || ': ' || last_error FROM tscb.actions WHERE rule = 'broken'");
@@ -259,13 +264,15 @@ TEST_F(OutboxPgTest, ChainsRunThroughPendingRequests) {
     EXPECT_FALSE(Processor::RegisterInBatch(*batch, req).empty());
     batch->Commit();
   }
-  Store("SMSDeliveryConfirmation",
-        R"({"requestId":"sms-req-1","deviceIds":[{"id":"89148000000800139701","kind":"iccid"}],"smsDeliveryResponse":{"status":"Delivered"},"status":"Success"})",
-        "d1");
+  Store(
+      "SMSDeliveryConfirmation",
+      R"({"requestId":"sms-req-1","deviceIds":[{"id":"89148000000800139701","kind":"iccid"}],"smsDeliveryResponse":{"status":"Delivered"},"status":"Success"})",
+      "d1");
   auto r = Drain(p);
   EXPECT_EQ(r.actions, 1u);
   auto hook = db_.Column(
-      "SELECT depth || ' ' || (chain_id = (SELECT min(cause_event_id) FROM tscb.actions)) || ' ' || "
+      "SELECT depth || ' ' || (chain_id = (SELECT min(cause_event_id) FROM tscb.actions)) || ' ' "
+      "|| "
       "(body->>'origin') FROM tscb.actions WHERE action = 'http.post'");
   ASSERT_EQ(hook.size(), 1u);
   EXPECT_EQ(hook[0], "2 true action:" + std::to_string(sms->id));

@@ -61,7 +61,6 @@ class ProcessorPgTest : public InboxFixture {
     auto v = db_.Column("SELECT state FROM tscb.pending_requests WHERE request_id = '" + id + "'");
     return v.empty() ? "" : v[0];
   }
-
 };
 
 TEST_F(ProcessorPgTest, EveryRowBecomesOneEventWithAllItsDeviceIdentifiers) {

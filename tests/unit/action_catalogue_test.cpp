@@ -121,8 +121,9 @@ TEST(ActionCatalogue, SafetyAndLimitsFromTheSpec) {
   auto sms = json::parse(R"({"deviceIds": [{"id": "1", "kind": "iccid"}]})").as_object();
   sms["smsMessage"] = std::string(161, 'x');
   EXPECT_EQ(CheckBody(*FindAction("sms.send"), sms).front(), "smsMessage: at most 160 characters");
-  auto fields = json::parse(R"({"groupName": "g", "customFieldsToUpdate": [{"key": "CustomField1"}]})")
-                    .as_object();
+  auto fields =
+      json::parse(R"({"groupName": "g", "customFieldsToUpdate": [{"key": "CustomField1"}]})")
+          .as_object();
   fields["customFieldsToUpdate"].as_array()[0].as_object()["value"] = std::string(51, 'x');
   EXPECT_EQ(CheckBody(*FindAction("devices.custom_fields"), fields).front(),
             "customFieldsToUpdate: values are at most 50 characters");

@@ -73,6 +73,12 @@ TEST(ConfigTest, ExampleYamlLoadsWithEveryKeyAndItsSecrets) {
   EXPECT_EQ(c.inbox.linger, std::chrono::milliseconds(0));
   EXPECT_EQ(c.inbox.writers, 2);
   EXPECT_EQ(c.listener.tls.certificate_file, (dir / "tls/cert.pem").string());
+  EXPECT_EQ(c.rules.file, (dir / "rules.example.yaml").string());
+  EXPECT_EQ(c.actions.concurrency, 16);
+  EXPECT_EQ(c.actions.lease, std::chrono::minutes(5));
+  EXPECT_EQ(c.actions.max_attempts, 5);
+  EXPECT_EQ(c.actions.retry_initial, std::chrono::seconds(5));
+  EXPECT_EQ(c.actions.retry_max, std::chrono::minutes(10));
   EXPECT_TRUE(c.thingspace.enabled);
   EXPECT_EQ(c.thingspace.password.Reveal(), "uws-pw");
   EXPECT_EQ(c.thingspace.app_key.Reveal(), "key");

@@ -28,8 +28,8 @@ json::object SampleContext() {
   e.payload = Parse(R"({"state": "active", "servicePlan": "M2M5GB", "usage": "150",
                         "bytes": 42, "note": null, "tags": ["a", "b"]})")
                   .as_object();
-  json::object body = Parse(R"({"deviceResponse": {"activateResponse": {"state": "active"}}})")
-                          .as_object();
+  json::object body =
+      Parse(R"({"deviceResponse": {"activateResponse": {"state": "active"}}})").as_object();
   json::object request = Parse(R"({"requestId": "req-1", "action": "activate",
                                    "state": "succeeded", "origin": "api"})")
                              .as_object();
@@ -93,7 +93,7 @@ TEST(Condition, Combinators) {
   EXPECT_FALSE(Matches(R"({not: {state: active}})"));
   EXPECT_TRUE(Matches(R"({not: {any: [{state: x}, {state: y}]}, state: active})"));
   EXPECT_FALSE(Matches(R"({state: active, bytes: {gt: 100}})"));  // keys are an implicit all
-  EXPECT_TRUE(Matches(R"({bytes: {gt: 1, lt: 100}})"));  // operators on one field: all
+  EXPECT_TRUE(Matches(R"({bytes: {gt: 1, lt: 100}})"));           // operators on one field: all
 }
 
 TEST(Template, WholeValuesKeepTheirType) {
