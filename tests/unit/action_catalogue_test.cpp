@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "handlers/action_catalogue.hpp"
@@ -133,6 +135,22 @@ TEST(ActionCatalogue, SafetyAndLimitsFromTheSpec) {
                  .as_object();
   EXPECT_EQ(CheckBody(*FindAction("devices.activate"), bad).front().rfind("devices: every item", 0),
             0u);
+}
+
+// The README's table is what `actions catalogue` prints: every action with
+// its body fields.
+TEST(ActionCatalogue, TheReadmeListsEveryActionWithItsFields) {
+  std::ifstream in(TSCB_SOURCE_DIR "/README.md");
+  std::string readme((std::istreambuf_iterator<char>(in)), {});
+  for (const auto& spec : Catalogue()) {
+    auto row = readme.find("| `" + std::string(spec.name) + "` | " + spec.method + " `" +
+                           spec.path + "` |");
+    ASSERT_NE(row, std::string::npos) << spec.name << " is missing from README.md";
+    std::string line = readme.substr(row, readme.find('\n', row) - row);
+    for (const auto& f : spec.fields)
+      EXPECT_NE(line.find("`" + std::string(f.name) + "`"), std::string::npos)
+          << spec.name << ": field " << f.name << " is missing from README.md";
+  }
 }
 
 }  // namespace
