@@ -95,7 +95,32 @@ simctl() {  # simctl PATH [JSON]: the simulator's control API
   echo "registration:"
   echo "  public_url: https://localhost:$port/callbacks"
   echo "  interval: 15m"
+  echo "rules: { file: rules.yaml }"
 } >"$work/config.yaml"
+# Follow-up actions: a welcome SMS and a custom field for every activated
+# device, a suspension when a usage alert arrives.
+cat >"$work/rules.yaml" <<'RULES'
+rules:
+  - name: welcome
+    when: { kind: provisioning.activate, status: success }
+    do:
+      - action: sms.send
+        with: { accountName: "{{ account }}", deviceIds: "{{ device_ids }}",
+                smsMessage: "welcome {{ primary_device.id }}" }
+        once_per: "{{ primary_device.id }}"
+      - action: devices.custom_fields
+        with:
+          accountName: "{{ account }}"
+          devices: "{{ devices }}"
+          customFieldsToUpdate: [{ key: CustomField1, value: "activated {{ received_at }}" }]
+  - name: suspend-on-usage-alert
+    when: { kind: usage.alert }
+    do:
+      - action: devices.suspend
+        with: { accountName: "{{ account }}", devices: "{{ devices }}" }
+        once_per: { key: "{{ primary_device.id }}", window: 24h }
+RULES
+"$TSCB_BUILD/daemon/ts-callbackd" rules check "$work/rules.yaml"
 "$TSCB_BUILD/daemon/ts-callbackd" check-config --config "$work/config.yaml"
 
 log "Starting ts-callbackd"
@@ -188,10 +213,20 @@ api "http://127.0.0.1:$admin/v1/requests/$request_id" | python3 -m json.tool | s
 echo "  ts-callbackd report callbacks_daily:"
 "$TSCB_BUILD/daemon/ts-callbackd" report callbacks_daily --config "$work/config.yaml" | sed 's/^/    /'
 
+log "Follow-up actions the rules fired (sent to the simulator once each, whatever was resent)"
+for _ in $(seq 50); do
+  [ "$(psql "host=127.0.0.1 port=$TSCB_PG_PORT user=postgres dbname=tscb" -tAc \
+    "SELECT count(*) FROM tscb.actions WHERE state IN ('queued', 'in_flight')")" = 0 ] && break
+  sleep 0.1
+done
+"$TSCB_BUILD/daemon/ts-callbackd" actions list --config "$work/config.yaml" | sed 's/^/  /'
+echo "  ts-callbackd report action_chains (each action's request, correlated like any other):"
+"$TSCB_BUILD/daemon/ts-callbackd" report action_chains --config "$work/config.yaml" | sed 's/^/    /'
+
 log "Readiness and a few metrics"
 curl -s "http://127.0.0.1:$admin/readyz"; echo
 curl -s "http://127.0.0.1:$admin/metrics" |
-  grep -E '^tscb_(callbacks_total|inbox_batches_total|thingspace_|registration_|events_total)' | grep -v ' 0$'
+  grep -E '^tscb_(callbacks_total|inbox_batches_total|thingspace_|registration_|events_total|actions_)' | grep -v ' 0$'
 
 if $keep; then
   log "Left running (--keep): daemon PID $daemon_pid, simulator PID $sim_pid, PostgreSQL in $work/pg, config $work/config.yaml"

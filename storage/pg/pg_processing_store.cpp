@@ -209,6 +209,16 @@ WHERE id = $1 AND state = 'in_flight' AND leased_by = $8
 RETURNING id
 )sql";
 
+// Callbacks of an action's request can be processed before the action's
+// answer is recorded (ThingSpace is quick); actions they caused then started
+// chains of their own. Recording the requestId links them to this one.
+constexpr const char* kLinkChainSql = R"sql(
+UPDATE tscb.actions c SET chain_id = a.chain_id, depth = a.depth + 1
+FROM tscb.actions a
+WHERE a.id = $1 AND c.cause_request_id = $2 AND c.id <> a.id AND c.depth = 1
+  AND c.chain_id = c.cause_event_id
+)sql";
+
 constexpr const char* kListActionsSql =
     "SELECT " TSCB_ACTION_COLUMNS
     " FROM tscb.actions a "
@@ -472,10 +482,12 @@ class PgBatch final : public ProcessingBatch {
 
   bool FinishAction(const ActionResult& r) override {
     return Translate("record action result", [&] {
-      return !tx_.exec_params(kFinishActionSql, r.id, r.state, r.http_status,
-                              r.error.substr(0, 2000), r.response.substr(0, 64 * 1024),
-                              r.request_id, r.retry_in_seconds, r.owner)
-                  .empty();
+      bool mine = !tx_.exec_params(kFinishActionSql, r.id, r.state, r.http_status,
+                                   r.error.substr(0, 2000), r.response.substr(0, 64 * 1024),
+                                   r.request_id, r.retry_in_seconds, r.owner)
+                       .empty();
+      if (mine && !r.request_id.empty()) tx_.exec_params(kLinkChainSql, r.id, r.request_id);
+      return mine;
     });
   }
 

@@ -293,5 +293,30 @@ TEST_F(OutboxPgTest, ChainsRunThroughPendingRequests) {
   EXPECT_EQ(t.rows.size(), 3u);
 }
 
+// ThingSpace may answer with callbacks before the dispatcher has recorded
+// the requestId: the action those callbacks cause is linked to the chain
+// when the requestId is recorded.
+TEST_F(OutboxPgTest, ACallbackThatOvertakesItsActionsAnswerJoinsTheChainLater) {
+  auto p = MakeProcessor();
+  Store("CarrierService", Activation("r1", "89148000000800139701"), "k1");
+  Drain(p);
+  std::int64_t sms = 0;
+  for (const auto& a : Claim("a:1"))
+    if (a.action == "sms.send") sms = a.id;
+  ASSERT_NE(sms, 0);
+  Store(
+      "SMSDeliveryConfirmation",
+      R"({"requestId":"sms-req-2","deviceIds":[{"id":"89148000000800139701","kind":"iccid"}],"smsDeliveryResponse":{"status":"Delivered"},"status":"Success"})",
+      "d2");
+  Drain(p);
+  EXPECT_EQ(Count("action = 'http.post' AND depth = 1 AND chain_id = cause_event_id"), 1);
+  auto r = Result(sms, "a:1", "succeeded");
+  r.request_id = "sms-req-2";
+  ASSERT_TRUE(Finish(r));
+  EXPECT_EQ(Count("action = 'http.post' AND depth = 2 AND chain_id = (SELECT chain_id FROM "
+                  "tscb.actions WHERE action = 'sms.send')"),
+            1);
+}
+
 }  // namespace
 }  // namespace tscb::daemon
