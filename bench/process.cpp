@@ -4,7 +4,9 @@
 // answering registered pending requests, plus device SMS and NIDD reports),
 // then drains it with the daemon's Processor on W worker threads, each with
 // its own connection, and prints JSON: rows, events, seconds, rows_per_s.
-//   tscb-process-bench "host=... dbname=..." [rows] [workers] [batch]
+// With a rules file, the rules run too and plan their outbox rows in the
+// same transactions (nothing is sent): classify + correlate + rules + outbox.
+//   tscb-process-bench "host=... dbname=..." [rows] [workers] [batch] [rules.yaml]
 #include <spdlog/spdlog.h>
 #include <chrono>
 #include <iostream>
@@ -12,6 +14,7 @@
 #include <thread>
 
 #include "daemon/processor.hpp"
+#include "daemon/rule_book.hpp"
 #include "storage/pg/connection.hpp"
 #include "storage/pg/migrator.hpp"
 #include "storage/pg/pg_processing_store.hpp"
@@ -19,7 +22,8 @@
 int main(int argc, char** argv) {
   using namespace tscb;
   if (argc < 2) {
-    std::cerr << "usage: tscb-process-bench CONNINFO [rows=200000] [workers=2] [batch=500]\n";
+    std::cerr << "usage: tscb-process-bench CONNINFO [rows=200000] [workers=2] [batch=500] "
+                 "[rules.yaml]\n";
     return 2;
   }
   spdlog::set_level(spdlog::level::warn);  // one line per finished request is noise here
@@ -27,6 +31,8 @@ int main(int argc, char** argv) {
   long rows = argc > 2 ? std::stol(argv[2]) : 200'000;
   int workers = argc > 3 ? std::stoi(argv[3]) : 2;
   std::size_t batch = argc > 4 ? std::stoul(argv[4]) : 500;
+  daemon::RuleBook rules(argc > 5 ? argv[5] : "");
+  if (!rules.Reload()) return 2;
 
   auto conn = storage::pg::Connect(conninfo);
   storage::pg::Migrate(*conn);
@@ -35,7 +41,7 @@ int main(int argc, char** argv) {
     pqxx::work tx(*conn);
     tx.exec(
         "TRUNCATE tscb.inbox, tscb.inbox_keys, tscb.events, tscb.event_devices, "
-        "tscb.pending_requests");
+        "tscb.pending_requests, tscb.actions");
     // One pending request per 100 activations, 100 devices each.
     tx.exec_params(R"sql(
       INSERT INTO tscb.pending_requests (request_id, account, action, devices, origin,
@@ -90,7 +96,9 @@ int main(int argc, char** argv) {
 
   daemon::Processor processor(
       [&] { return std::make_unique<storage::pg::PgProcessingStore>(conninfo); },
-      daemon::ProcessorOptions{workers, batch, std::chrono::milliseconds(1000)}, nullptr);
+      daemon::ProcessorOptions{workers, batch, std::chrono::milliseconds(1000), 5,
+                               "0000123456-00001"},
+      nullptr, &rules);
   std::atomic<long> done{0}, events{0};
   auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
@@ -120,9 +128,11 @@ int main(int argc, char** argv) {
       tx.exec1("SELECT count(*) FROM tscb.pending_requests WHERE state = 'succeeded'")[0]
           .as<long>();
   long left = tx.exec1("SELECT count(*) FROM tscb.inbox WHERE state <> 'processed'")[0].as<long>();
+  long actions = tx.exec1("SELECT count(*) FROM tscb.actions")[0].as<long>();
   std::cout << "{\"rows\": " << rows << ", \"events\": " << events << ", \"workers\": " << workers
             << ", \"batch\": " << batch << ", \"seconds\": " << secs
             << ", \"rows_per_s\": " << static_cast<long>(rows / secs)
+            << ", \"rules\": " << rules.Current()->Size() << ", \"actions\": " << actions
             << ", \"requests_succeeded\": " << succeeded << ", \"left_unprocessed\": " << left
             << "}" << std::endl;
   return left == 0 ? 0 : 1;

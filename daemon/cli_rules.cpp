@@ -164,11 +164,11 @@ int Test(const CommandLine& cl, const config::Config* config) {
   const bool as_json = Opt(cl, "format") == "json";
   json::array all;
   std::size_t matched = 0, planned = 0, errors = 0;
-  for (const auto& t : events) {
+  for (auto& t : events) {
     auto context = handlers::EventContext(
         t.event, {t.service, t.id, t.received_at, t.request ? &*t.request : nullptr,
                   t.body ? &*t.body : nullptr, config ? config->account : std::string()});
-    auto actions = set->Evaluate(context, t.id, t.epoch);
+    auto actions = set->Evaluate(std::move(context), t.id, t.epoch);
     if (!actions.empty()) ++matched;
     if (!as_json && (!actions.empty() || events.size() == 1)) {
       std::cout << "event " << (t.id ? std::to_string(t.id) : std::string("(file)")) << " "

@@ -41,13 +41,10 @@ std::int64_t OriginAction(const std::string& origin) {
 
 boost::json::object RequestView(const storage::PendingRequestRecord& r,
                                 const handlers::RequestProgress& now) {
-  boost::system::error_code ec;
-  auto devices = boost::json::parse(handlers::ProgressJson(now.devices), ec);
   return {{"requestId", r.request_id},
           {"account", r.account},
           {"action", r.action},
           {"nbiot", r.nbiot},
-          {"devices", ec ? boost::json::value(boost::json::array()) : devices},
           {"origin", r.origin},
           {"state", now.state},
           {"submittedAt", r.submitted_at},
@@ -91,13 +88,14 @@ handlers::RequestProgress FromRecord(const storage::PendingRequestRecord& r) {
 }  // namespace
 
 std::vector<storage::ActionRecord> PlanActions(const handlers::RuleSet& rules,
-                                               const handlers::Event& event,
+                                               handlers::Event event,
                                                const handlers::EventSource& source, double epoch,
                                                const std::string& origin, int default_attempts) {
   std::vector<storage::ActionRecord> out;
   if (rules.Size() == 0) return out;
-  auto context = handlers::EventContext(event, source);
-  for (auto& p : rules.Evaluate(context, source.event_id, epoch))
+  if (!rules.Wants(event.kind)) return out;
+  for (auto& p :
+       rules.Evaluate(handlers::EventContext(std::move(event), source), source.event_id, epoch))
     out.push_back(ToActionRecord(std::move(p), source.event_id, event.request_id,
                                  OriginAction(origin), default_attempts));
   return out;
@@ -197,7 +195,7 @@ void Processor::ProcessRows(storage::ProcessingBatch& batch,
       if (auto it = requests.find(events[i].request_id); it != requests.end())
         origin = it->second.origin;
       auto more = PlanActions(
-          *rule_set, events[i],
+          *rule_set, std::move(events[i]),
           {rows[i].service, ids[i], rows[i].received_at, request, &bodies[i], options_.account},
           rows[i].received_epoch, origin, options_.action_max_attempts);
       std::move(more.begin(), more.end(), std::back_inserter(planned));

@@ -46,7 +46,7 @@ struct ProcessResult {
 // continues that action's chain); `default_attempts` is
 // actions.max_attempts.
 std::vector<storage::ActionRecord> PlanActions(const handlers::RuleSet& rules,
-                                               const handlers::Event& event,
+                                               handlers::Event event,
                                                const handlers::EventSource& source, double epoch,
                                                const std::string& origin, int default_attempts);
 

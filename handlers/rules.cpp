@@ -45,7 +45,7 @@ std::string CheckPath(const FieldPath& p) {
   static const std::vector<std::string> kDevice = {"id", "kind", "ids"};
   static const std::vector<std::string> kRequest = {
       "requestId",   "account",           "action",
-      "nbiot",       "devices",           "origin",
+      "nbiot",       "origin",
       "state",       "submittedAt",       "deadlineAt",
       "completedAt", "expectedCallbacks", "receivedCallbacks"};
   const std::string& root = p[0];
@@ -98,7 +98,7 @@ json::object DeviceJson(const DeviceId& d) { return {{"id", d.id}, {"kind", d.ki
 
 }  // namespace
 
-json::object EventContext(const Event& e, const EventSource& source) {
+json::object EventContext(Event e, const EventSource& source) {
   json::object c;
   auto put = [&](const char* key, const std::string& value) {
     if (!value.empty()) c[key] = value;
@@ -132,9 +132,9 @@ json::object EventContext(const Event& e, const EventSource& source) {
   }
   c["device_ids"] = std::move(device_ids);
   c["devices"] = std::move(devices);
-  c["payload"] = e.payload;
+  c["payload"] = std::move(e.payload);
   if (source.request) c["request"] = *source.request;
-  if (source.body) c["body"] = *source.body;
+  if (source.body) c["body"] = std::move(*source.body);
   return c;
 }
 
@@ -231,7 +231,13 @@ std::shared_ptr<const RuleSet> RuleSet::Compile(const config::RulesFile& file,
   return set;
 }
 
-std::vector<PlannedAction> RuleSet::Evaluate(const json::object& event, std::int64_t event_id,
+bool RuleSet::Wants(const std::string& kind) const {
+  for (const auto& rule : rules_)
+    if (KindMatches(rule->kinds, kind)) return true;
+  return false;
+}
+
+std::vector<PlannedAction> RuleSet::Evaluate(json::object event, std::int64_t event_id,
                                              double event_epoch) const {
   std::vector<PlannedAction> out;
   if (rules_.empty()) return out;
@@ -241,13 +247,12 @@ std::vector<PlannedAction> RuleSet::Evaluate(const json::object& event, std::int
   };
   const std::string kind = field("kind"), status = field("status"), account = field("account"),
                     service = field("service");
-  json::value context;  // made once, when a rule first matches
+  json::value context(std::move(event));
   for (const auto& rule : rules_) {
     if (!KindMatches(rule->kinds, kind)) continue;
     if (!rule->statuses.empty() && !Contains(rule->statuses, status)) continue;
     if (!rule->account.empty() && rule->account != account) continue;
     if (!rule->service.empty() && rule->service != service) continue;
-    if (context.is_null()) context = event;
     if (rule->match && !rule->match->Matches(context)) continue;
     for (const auto& act : rule->actions) {
       PlannedAction p;

@@ -35,7 +35,7 @@ struct EventSource {
   std::int64_t event_id = 0;
   std::string received_at;
   const boost::json::object* request = nullptr;  // the pending request it answers
-  const boost::json::object* body = nullptr;     // the callback as stored
+  boost::json::object* body = nullptr;  // the callback as stored; moved into the context
   std::string default_account;                   // when neither the event nor its request names one
 };
 
@@ -46,9 +46,11 @@ struct EventSource {
 // device_ids [{id, kind}] (each device's first identifier); devices
 // [{"deviceIds": [...]}] (every identifier, the shape of most action
 // bodies); payload; body (the callback as received, credentials removed,
-// when known); request (the pending request it answers, as the operator
-// API shows it); rule {name, action} while an action is rendered.
-boost::json::object EventContext(const Event& event, const EventSource& source);
+// when known); request (the pending request it answers: requestId, account,
+// action, nbiot, origin, state, submittedAt, deadlineAt, expectedCallbacks,
+// receivedCallbacks); rule {name, action} while an action is rendered.
+// `event`'s payload is moved into the context: pass a copy to keep it.
+boost::json::object EventContext(Event event, const EventSource& source);
 
 struct PlannedAction {
   std::string rule;
@@ -77,8 +79,10 @@ class RuleSet {
 
   // The actions `context` (EventContext) triggers. `event_epoch` (seconds)
   // places once_per windows.
-  std::vector<PlannedAction> Evaluate(const boost::json::object& context, std::int64_t event_id,
+  std::vector<PlannedAction> Evaluate(boost::json::object context, std::int64_t event_id,
                                       double event_epoch) const;
+  // Whether any rule looks at events of `kind` (so building a context pays).
+  bool Wants(const std::string& kind) const;
 
   std::size_t Size() const { return rules_.size(); }
   const std::string& File() const { return file_; }
