@@ -78,12 +78,22 @@ void Dispatcher::Stop() {
 asio::awaitable<void> Dispatcher::Drain(std::chrono::milliseconds timeout) {
   asio::steady_timer wait(co_await asio::this_coro::executor);
   auto until = std::chrono::steady_clock::now() + timeout;
-  while (in_flight_ > 0 && std::chrono::steady_clock::now() < until) {
+  while (calling_ > 0 && std::chrono::steady_clock::now() < until) {
     wait.expires_after(std::chrono::milliseconds(20));
     co_await wait.async_wait(kUse);
   }
-  if (in_flight_ > 0)
-    spdlog::warn("actions: {} still in flight at shutdown; their leases expire in {} s", in_flight_,
+  // The Run loop has stopped: record what ended.
+  std::vector<Finished> done;
+  done.swap(finished_);
+  if (!done.empty()) {
+    try {
+      co_await Round(done, 0);
+    } catch (...) {
+      Report(done, std::current_exception());
+    }
+  }
+  if (calling_ > 0)
+    spdlog::warn("actions: {} still in flight at shutdown; their leases expire in {} s", calling_,
                  config_.actions.lease.count() / 1000);
 }
 
@@ -127,27 +137,38 @@ asio::awaitable<void> Dispatcher::Run(ThingSpaceClient* client) {
   const auto recovery_every =
       std::min<std::chrono::milliseconds>(config_.actions.lease / 4, std::chrono::seconds(10));
   while (!stopping_) {
-    bool busy = false;
     try {
       if (std::chrono::steady_clock::now() >= next_recovery) {
         co_await Recover();
         next_recovery = std::chrono::steady_clock::now() + recovery_every;
       }
-      const int room = config_.actions.concurrency - in_flight_;
-      if (room > 0) {
-        woken_ = false;
-        auto claimed = co_await db_.Run([&](storage::ProcessingStore& store) {
-          auto batch = store.Begin();
-          auto rows =
-              batch->ClaimActions(static_cast<std::size_t>(room), config_.actions.lease, owner_);
-          batch->Commit();
-          return rows;
-        });
+      // One round trip records the answers that came in and claims as many
+      // new actions as there are free slots (the claim must be durable before
+      // anything is sent, so this commit waits for the WAL flush; grouping
+      // keeps that to one flush per round).
+      std::vector<Finished> done;
+      done.swap(finished_);
+      const int room = config_.actions.concurrency - in_flight_ + static_cast<int>(done.size());
+      woken_ = false;  // what this round sees needs no second look
+      if (room > 0 || !done.empty()) {
+        const auto start = std::chrono::steady_clock::now();
+        std::vector<storage::OutboxAction> claimed;
+        try {
+          claimed = co_await Round(done, room);
+        } catch (...) {
+          Report(done, std::current_exception());
+          throw;
+        }
+        spdlog::debug(
+            "actions: recorded {}, claimed {} (room {}) in {:.1f} ms", done.size(), claimed.size(),
+            room,
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count());
         for (auto& a : claimed) {
           ++in_flight_;
+          ++calling_;
           asio::co_spawn(executor, Execute(std::move(a), client), asio::detached);
         }
-        busy = static_cast<int>(claimed.size()) == room;  // more may be due
       }
     } catch (const std::exception& e) {
       spdlog::error("actions: dispatcher: {}; trying again in {} ms", e.what(),
@@ -155,8 +176,9 @@ asio::awaitable<void> Dispatcher::Run(ThingSpaceClient* client) {
       if (metrics_) metrics_->CountAction("dispatcher", "database_error");
     }
     if (stopping_) break;
-    if (woken_ && !busy) continue;
-    // Busy: until a call ends (Execute rings); idle: the poll interval or a wake-up.
+    // Woken meanwhile (new actions, or calls that ended): another round now.
+    if (woken_.exchange(false)) continue;
+    // Until new actions are planned or a call ends, or the poll interval.
     timer->expires_after(config_.actions.poll_interval);
     co_await timer->async_wait(kUse);
   }
@@ -218,36 +240,56 @@ asio::awaitable<void> Dispatcher::Execute(storage::OutboxAction a, ThingSpaceCli
     }
   }
 
-  try {
-    std::string registered;
-    bool recorded = co_await db_.Run([&](storage::ProcessingStore& store) {
-      auto batch = store.Begin();
-      if (!batch->FinishAction(r)) return false;
-      if (r.state == "succeeded" && !r.request_id.empty() && !a.correlate.empty()) {
-        boost::system::error_code ec;
-        auto parsed = json::parse(body, ec);
-        json::object fields = !ec && parsed.is_object() ? parsed.as_object() : json::object();
-        storage::PendingRequestRecord req;
-        req.request_id = r.request_id;
-        req.account = handlers::StringField(fields, "accountName");
-        if (req.account.empty()) req.account = config_.account;
-        req.action = a.correlate;
-        req.devices_json = DevicesOfBody(fields);
-        req.origin = "action:" + std::to_string(a.id);
-        req.deadline_at =
-            IsoUtc(std::chrono::system_clock::now() + config_.requests.DeadlineFor(a.correlate));
-        registered = Processor::RegisterInBatch(*batch, req);
-      }
-      batch->Commit();
-      return true;
-    });
-    if (!recorded) {
+  // The answer is recorded with the next round (Run), together with the
+  // others that ended meanwhile.
+  finished_.push_back({std::move(a), std::move(r), body});
+  --calling_;
+  Wake();
+}
+
+asio::awaitable<std::vector<storage::OutboxAction>> Dispatcher::Round(
+    const std::vector<Finished>& done, int room) {
+  std::vector<char> recorded(done.size(), 0);
+  std::vector<std::string> registered(done.size());
+  auto claimed = co_await db_.Run([&](storage::ProcessingStore& store) {
+    auto batch = store.Begin();
+    std::vector<storage::ActionResult> results;
+    for (const auto& f : done) results.push_back(f.result);
+    auto mine = batch->FinishActions(results);
+    for (std::size_t i = 0; i < done.size(); ++i) {
+      const auto& [a, r, body] = done[i];
+      recorded[i] = mine[i];
+      if (!recorded[i] || r.state != "succeeded" || r.request_id.empty() || a.correlate.empty())
+        continue;
+      boost::system::error_code ec;
+      auto parsed = json::parse(body, ec);
+      json::object fields = !ec && parsed.is_object() ? parsed.as_object() : json::object();
+      storage::PendingRequestRecord req;
+      req.request_id = r.request_id;
+      req.account = handlers::StringField(fields, "accountName");
+      if (req.account.empty()) req.account = config_.account;
+      req.action = a.correlate;
+      req.devices_json = DevicesOfBody(fields);
+      req.origin = "action:" + std::to_string(a.id);
+      req.deadline_at =
+          IsoUtc(std::chrono::system_clock::now() + config_.requests.DeadlineFor(a.correlate));
+      registered[i] = Processor::RegisterInBatch(*batch, req);
+    }
+    std::vector<storage::OutboxAction> rows;
+    if (room > 0)
+      rows = batch->ClaimActions(static_cast<std::size_t>(room), config_.actions.lease, owner_);
+    batch->Commit();
+    return rows;
+  });
+  for (std::size_t i = 0; i < done.size(); ++i) {
+    const auto& [a, r, body] = done[i];
+    if (!recorded[i]) {
       spdlog::warn("action {} ({}): its lease was lost before the answer was recorded ({})", a.id,
                    a.action, r.state);
     } else if (r.state == "succeeded") {
       spdlog::info("action {} ({} of rule {}) succeeded{}{}", a.id, a.action, a.rule,
                    r.request_id.empty() ? "" : ", request " + r.request_id,
-                   registered.empty() ? "" : " (" + registered + ")");
+                   registered[i].empty() ? "" : " (" + registered[i] + ")");
     } else if (r.state == "queued") {
       spdlog::warn("action {} ({} of rule {}) attempt {} of {} failed: {}; retry in {:.1f} s", a.id,
                    a.action, a.rule, a.attempts, a.max_attempts, r.error, r.retry_in_seconds);
@@ -255,13 +297,25 @@ asio::awaitable<void> Dispatcher::Execute(storage::OutboxAction a, ThingSpaceCli
       spdlog::error("action {} ({} of rule {}) {}: {}", a.id, a.action, a.rule, r.state, r.error);
     }
     if (metrics_) metrics_->CountAction(a.action, r.state);
+  }
+  in_flight_ -= static_cast<int>(done.size());
+  co_return claimed;
+}
+
+void Dispatcher::Report(const std::vector<Finished>& done, std::exception_ptr error) {
+  std::string what = "unknown error";
+  try {
+    std::rethrow_exception(error);
   } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  for (const auto& [a, r, body] : done) {
     spdlog::error("action {} ({}): recording its answer ({}) failed: {}; the lease will expire",
-                  a.id, a.action, r.state, e.what());
+                  a.id, a.action, r.state, what);
     if (metrics_) metrics_->CountAction(a.action, "record_failed");
   }
-  --in_flight_;
-  alarm_.Ring();  // a slot is free
+  in_flight_ -= static_cast<int>(done.size());
 }
 
 }  // namespace tscb::daemon

@@ -21,6 +21,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "daemon/db_worker.hpp"
@@ -50,6 +51,13 @@ class Dispatcher {
  private:
   asio::awaitable<void> Execute(storage::OutboxAction action, ThingSpaceClient* client);
   asio::awaitable<void> Recover();
+  struct Finished;
+  // One transaction: records `done` (and the pending requests their
+  // requestIds start), then claims up to `room` due actions.
+  asio::awaitable<std::vector<storage::OutboxAction>> Round(const std::vector<Finished>& done,
+                                                            int room);
+  // `done` could not be recorded: logged and counted; their leases decide.
+  void Report(const std::vector<Finished>& done, std::exception_ptr error);
 
   const config::Config& config_;
   DbWorker db_;
@@ -58,7 +66,14 @@ class Dispatcher {
   handlers::Backoff backoff_;
   std::mt19937_64 rng_;
   std::unique_ptr<HttpsClient> http_;  // http.post; made in Run() on its executor
-  int in_flight_ = 0;                  // on the io thread only
+  int in_flight_ = 0;                  // claimed and not yet recorded (io thread only)
+  int calling_ = 0;                    // calls under way (io thread only)
+  struct Finished {
+    storage::OutboxAction action;
+    storage::ActionResult result;
+    std::string body;
+  };
+  std::vector<Finished> finished_;  // answers waiting for the next round (io thread)
   std::atomic<bool> stopping_{false};
   std::atomic<bool> woken_{false};
   Alarm alarm_;

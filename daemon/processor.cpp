@@ -94,10 +94,11 @@ std::vector<storage::ActionRecord> PlanActions(const handlers::RuleSet& rules,
   std::vector<storage::ActionRecord> out;
   if (rules.Size() == 0) return out;
   if (!rules.Wants(event.kind)) return out;
+  const std::string request_id = event.request_id;  // the event itself moves into the context
   for (auto& p :
        rules.Evaluate(handlers::EventContext(std::move(event), source), source.event_id, epoch))
-    out.push_back(ToActionRecord(std::move(p), source.event_id, event.request_id,
-                                 OriginAction(origin), default_attempts));
+    out.push_back(ToActionRecord(std::move(p), source.event_id, request_id, OriginAction(origin),
+                                 default_attempts));
   return out;
 }
 
@@ -242,6 +243,7 @@ ProcessResult Processor::ClaimAndProcess(
   std::string error;
   try {
     auto batch = store.Begin();
+    batch->AsyncCommit();  // redone from the inbox if lost
     rows = claim(*batch);
     if (rows.empty()) return result;
     result.rows = rows.size();

@@ -115,13 +115,27 @@ struct ThingSpaceClient::Limiter {
   std::deque<asio::steady_timer*> waiting;
 };
 
+namespace {
+
+// Keeps as many idle connections as calls may be in flight at once, so that
+// a busy period never pays a TLS handshake per call.
+ClientOptions PoolOptions(const config::ThingSpaceConfig& config) {
+  ClientOptions o{config.ca_file, true, config.connect_timeout, config.request_timeout};
+  std::size_t most = static_cast<std::size_t>(config.default_limit.concurrency);
+  for (const auto& l : config.limits)
+    most = std::max(most, static_cast<std::size_t>(l.concurrency));
+  o.max_idle_per_host = std::max<std::size_t>(o.max_idle_per_host, most);
+  return o;
+}
+
+}  // namespace
+
 ThingSpaceClient::ThingSpaceClient(asio::io_context& ioc, const config::ThingSpaceConfig& config,
                                    Metrics* metrics)
     : ioc_(ioc),
       config_(config),
       metrics_(metrics),
-      http_(ioc.get_executor(),
-            ClientOptions{config.ca_file, true, config.connect_timeout, config.request_timeout}),
+      http_(ioc.get_executor(), PoolOptions(config)),
       rng_(std::random_device{}()),
       backoff_(handlers::BackoffPolicy{config.retry_initial, config.retry_max, 2.0},
                [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }),

@@ -43,11 +43,12 @@ std::string CheckPath(const FieldPath& p) {
       "kind",    "status",   "raw_status",  "account",    "request_id",
       "service", "event_id", "received_at", "error_code", "error_message"};
   static const std::vector<std::string> kDevice = {"id", "kind", "ids"};
-  static const std::vector<std::string> kRequest = {
-      "requestId",   "account",           "action",
-      "nbiot",       "origin",
-      "state",       "submittedAt",       "deadlineAt",
-      "completedAt", "expectedCallbacks", "receivedCallbacks"};
+  static const std::vector<std::string> kRequest = {"requestId",        "account",
+                                                    "action",           "nbiot",
+                                                    "origin",           "state",
+                                                    "submittedAt",      "deadlineAt",
+                                                    "completedAt",      "expectedCallbacks",
+                                                    "receivedCallbacks"};
   const std::string& root = p[0];
   if (Contains(kLeaves, root))
     return p.size() == 1 ? "" : root + " is a plain value with no fields";

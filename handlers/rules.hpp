@@ -35,7 +35,7 @@ struct EventSource {
   std::int64_t event_id = 0;
   std::string received_at;
   const boost::json::object* request = nullptr;  // the pending request it answers
-  boost::json::object* body = nullptr;  // the callback as stored; moved into the context
+  boost::json::object* body = nullptr;           // the callback as stored; moved into the context
   std::string default_account;                   // when neither the event nor its request names one
 };
 

@@ -149,8 +149,10 @@ class ProcessingBatch {
   // In-flight actions past their lease (their daemon died mid-call): safe
   // ones queued again, unsafe ones to needs_review. Returns them, changed.
   virtual std::vector<OutboxAction> RecoverLeases() = 0;
-  // Records a dispatch; false when the row is no longer this owner's in-flight row.
-  virtual bool FinishAction(const ActionResult& result) = 0;
+  // Records dispatches, in one statement; per result, false when the row is
+  // no longer that owner's in-flight row.
+  virtual std::vector<bool> FinishActions(const std::vector<ActionResult>& results) = 0;
+  bool FinishAction(const ActionResult& result) { return FinishActions({result}).at(0); }
   // Newest first; `state` "" = any; `id` > 0 = that one only.
   virtual std::vector<OutboxAction> ListActions(const std::string& state, std::int64_t id,
                                                 std::size_t limit) = 0;
@@ -162,6 +164,12 @@ class ProcessingBatch {
   virtual std::map<std::string, std::int64_t> ActionCounts() = 0;         // by state
   // Stored events received since `since` (timestamptz text), oldest first.
   virtual std::vector<EventRow> EventsSince(const std::string& since, std::size_t limit) = 0;
+
+  // This transaction can be redone if lost (processing is redone from the
+  // inbox, an unrecorded dispatch from its lease): its commit does not wait
+  // for the WAL flush. A later synchronous commit (an action's claim)
+  // flushes it first, so nothing is sent on the strength of a lost commit.
+  virtual void AsyncCommit() = 0;
 
   virtual void MarkProcessed(const std::vector<InboxRow>& rows) = 0;
   virtual void MarkFailed(const InboxRow& row, const std::string& error) = 0;

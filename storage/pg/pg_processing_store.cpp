@@ -3,6 +3,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/string_view.hpp>
 #include <pqxx/pqxx>
+#include <set>
 
 #include "storage/pg/connection.hpp"
 
@@ -198,15 +199,18 @@ constexpr const char* kRecoverLeasesSql =
     "      FOR UPDATE SKIP LOCKED) due "
     "WHERE a.id = due.id RETURNING " TSCB_ACTION_COLUMNS;
 
-constexpr const char* kFinishActionSql = R"sql(
-UPDATE tscb.actions
-SET state = $2, http_status = nullif($3, 0), last_error = nullif($4, ''), response = nullif($5, ''),
-    request_id = nullif($6, ''), lease_until = NULL,
-    next_attempt_at = CASE WHEN $2 = 'queued' THEN now() + make_interval(secs => $7)
-                           ELSE next_attempt_at END,
-    completed_at = CASE WHEN $2 = 'queued' THEN NULL ELSE now() END
-WHERE id = $1 AND state = 'in_flight' AND leased_by = $8
-RETURNING id
+constexpr const char* kFinishActionsSql = R"sql(
+UPDATE tscb.actions a
+SET state = r.state, http_status = nullif(r.http_status, 0), last_error = nullif(r.error, ''),
+    response = nullif(r.response, ''), request_id = nullif(r.request_id, ''), lease_until = NULL,
+    next_attempt_at = CASE WHEN r.state = 'queued' THEN now() + make_interval(secs => r.retry_in)
+                           ELSE a.next_attempt_at END,
+    completed_at = CASE WHEN r.state = 'queued' THEN NULL ELSE now() END
+FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, owner text, state text, http_status int,
+                                         error text, response text, request_id text,
+                                         retry_in float8)
+WHERE a.id = r.id AND a.state = 'in_flight' AND a.leased_by = r.owner
+RETURNING a.id
 )sql";
 
 // Callbacks of an action's request can be processed before the action's
@@ -214,8 +218,9 @@ RETURNING id
 // chains of their own. Recording the requestId links them to this one.
 constexpr const char* kLinkChainSql = R"sql(
 UPDATE tscb.actions c SET chain_id = a.chain_id, depth = a.depth + 1
-FROM tscb.actions a
-WHERE a.id = $1 AND c.cause_request_id = $2 AND c.id <> a.id AND c.depth = 1
+FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, request_id text)
+JOIN tscb.actions a ON a.id = r.id
+WHERE c.cause_request_id = r.request_id AND c.id <> a.id AND c.depth = 1
   AND c.chain_id = c.cause_event_id
 )sql";
 
@@ -480,15 +485,35 @@ class PgBatch final : public ProcessingBatch {
     return Translate("recover action leases", [&] { return Actions(tx_.exec(kRecoverLeasesSql)); });
   }
 
-  bool FinishAction(const ActionResult& r) override {
-    return Translate("record action result", [&] {
-      bool mine = !tx_.exec_params(kFinishActionSql, r.id, r.state, r.http_status,
-                                   r.error.substr(0, 2000), r.response.substr(0, 64 * 1024),
-                                   r.request_id, r.retry_in_seconds, r.owner)
-                       .empty();
-      if (mine && !r.request_id.empty()) tx_.exec_params(kLinkChainSql, r.id, r.request_id);
-      return mine;
+  std::vector<bool> FinishActions(const std::vector<ActionResult>& results) override {
+    std::vector<bool> out(results.size(), false);
+    if (results.empty()) return out;
+    std::string list = "[";
+    for (const auto& r : results) {
+      if (list.size() > 1) list += ',';
+      list += "{\"id\":" + std::to_string(r.id) + ",\"owner\":" + Quote(r.owner) +
+              ",\"state\":" + Quote(r.state) + ",\"http_status\":" + std::to_string(r.http_status) +
+              ",\"error\":" + Quote(r.error.substr(0, 2000)) +
+              ",\"response\":" + Quote(r.response.substr(0, 64 * 1024)) +
+              ",\"request_id\":" + Quote(r.request_id) +
+              ",\"retry_in\":" + std::to_string(r.retry_in_seconds) + "}";
+    }
+    list += "]";
+    Translate("record action results", [&] {
+      std::set<std::int64_t> mine;
+      for (const auto& row : tx_.exec_params(kFinishActionsSql, list))
+        mine.insert(row[0].as<std::int64_t>());
+      std::string links = "[";
+      for (std::size_t i = 0; i < results.size(); ++i) {
+        out[i] = mine.count(results[i].id) > 0;
+        if (out[i] && !results[i].request_id.empty())
+          links += (links.size() > 1 ? "," : "") + std::string("{\"id\":") +
+                   std::to_string(results[i].id) +
+                   ",\"request_id\":" + Quote(results[i].request_id) + "}";
+      }
+      if (links.size() > 1) tx_.exec_params(kLinkChainSql, links + "]");
     });
+    return out;
   }
 
   std::vector<OutboxAction> ListActions(const std::string& state, std::int64_t id,
@@ -560,6 +585,10 @@ class PgBatch final : public ProcessingBatch {
       }
     });
     return out;
+  }
+
+  void AsyncCommit() override {
+    Translate("relax commit durability", [&] { tx_.exec("SET LOCAL synchronous_commit = off"); });
   }
 
   void MarkProcessed(const std::vector<InboxRow>& rows) override {

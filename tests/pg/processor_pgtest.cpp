@@ -39,8 +39,8 @@ class ProcessorPgTest : public InboxFixture {
  protected:
   Processor MakeProcessor(Processor::ClassifyFn classify = handlers::Classify) {
     return Processor([this] { return std::make_unique<PgProcessingStore>(db_.ConnectionString()); },
-                     ProcessorOptions{1, 100, std::chrono::milliseconds(100)}, nullptr, nullptr,
-                     std::move(classify));
+                     ProcessorOptions{1, 100, std::chrono::milliseconds(100), 5, ""}, nullptr,
+                     nullptr, std::move(classify));
   }
 
   bool Register(Processor& p, const std::string& id, const std::string& action,
@@ -221,7 +221,7 @@ TEST_F(ProcessorPgTest, ACallbackThatCameBeforeItsRequestIsMatchedWhenTheRequest
 
 TEST_F(ProcessorPgTest, TheWorkerThreadWakesOnNewInboxRows) {
   Processor p([this] { return std::make_unique<PgProcessingStore>(db_.ConnectionString()); },
-              ProcessorOptions{1, 100, std::chrono::milliseconds(30'000)}, nullptr);
+              ProcessorOptions{1, 100, std::chrono::milliseconds(30'000), 5, ""}, nullptr);
   p.Start();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // asleep on LISTEN now
   auto start = std::chrono::steady_clock::now();

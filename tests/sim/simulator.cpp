@@ -5,6 +5,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/url/parse.hpp>
 #include <iostream>
+#include <set>
+#include <unordered_map>
 
 #include "handlers/json_fields.hpp"
 #include "handlers/token_bucket.hpp"
@@ -581,6 +583,28 @@ Response Simulator::Control(Request& req, const std::string& path, const std::st
 // Load mode for benchmarks: `count` CarrierService callbacks to the
 // registered URL, `concurrency` at a time, at most `rate` per second (0 = as
 // fast as acknowledged), one attempt each; answers when all are done.
+namespace {
+
+// Every string "id" member anywhere in `v`.
+std::vector<std::string> Ids(const json::value& v) {
+  std::vector<std::string> out;
+  if (auto* o = v.if_object()) {
+    for (const auto& [key, item] : *o) {
+      if (key == "id" && item.is_string()) out.emplace_back(item.as_string());
+      auto more = Ids(item);
+      out.insert(out.end(), more.begin(), more.end());
+    }
+  } else if (auto* a = v.if_array()) {
+    for (const auto& item : *a) {
+      auto more = Ids(item);
+      out.insert(out.end(), more.begin(), more.end());
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 asio::awaitable<Response> Simulator::Load(Request& req) {
   json::object spec = ParseObject(req.body());
   std::string account = Str(spec, "account");
@@ -593,6 +617,13 @@ asio::awaitable<Response> Simulator::Load(Request& req) {
     co_return daemon::MakeError(http::status::bad_request, req.version(),
                                 "no registration for that account and service");
   Registration reg = reg_account->second.at(service);
+  // Follow-ups (benchmarks of rules): requests whose target contains
+  // `follow_up` and whose body names a device this load sent, timed from
+  // the callback's send to the request's arrival (one clock: this one).
+  const std::string follow_up = Str(spec, "follow_up");
+  const int follow_up_wait_ms = static_cast<int>(Int(spec, "follow_up_wait_ms", 10'000));
+  std::unordered_map<std::string, double> sent_at;
+  const std::uint64_t first_seq = next_seq_;
   auto start = Clock::now();
   handlers::TokenBucket bucket(rate > 0 ? rate : 1, std::max(1.0, rate / 10), start);
   int next = 0, acked = 0, failed = 0;
@@ -604,12 +635,12 @@ asio::awaitable<Response> Simulator::Load(Request& req) {
       if (rate > 0)
         while (auto wait = bucket.TryTake(Clock::now()))
           co_await Sleep(static_cast<int>(wait->count()) + 1);
+      const std::string device = std::to_string(89148000000000000LL + n);
       json::object body{
           {"username", reg.username},
           {"password", reg.password},
           {"requestId", NewUuid()},
-          {"deviceIds", json::array{json::object{{"id", std::to_string(89148000000000000LL + n)},
-                                                 {"kind", "iccid"}}}},
+          {"deviceIds", json::array{json::object{{"id", device}, {"kind", "iccid"}}}},
           {"deviceResponse", json::object{{"activateResponse", json::object{{"state", "active"}}}}},
           {"status", "Success"},
           {"callbackCount", 1},
@@ -617,6 +648,8 @@ asio::awaitable<Response> Simulator::Load(Request& req) {
       daemon::ClientRequest creq{
           http::verb::post, reg.url, {{"Content-Type", "application/json"}}, json::serialize(body)};
       auto t0 = Clock::now();
+      if (!follow_up.empty())
+        sent_at[device] = std::chrono::duration<double, std::milli>(t0 - started_).count();
       auto res = co_await client_.Send(std::move(creq));
       latencies.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
       if (res.status >= 200 && res.status < 300)
@@ -633,20 +666,57 @@ asio::awaitable<Response> Simulator::Load(Request& req) {
     });
   co_await all_done.async_wait(daemon::kUse);
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+
+  std::vector<double> follow_ups;
+  if (!follow_up.empty()) {
+    std::set<std::string> seen;
+    auto collect = [&] {
+      for (const auto& e : log_) {
+        if (e.seq < first_seq || e.target.find(follow_up) == std::string::npos) continue;
+        boost::system::error_code ec;
+        auto body = json::parse(e.body, ec);
+        if (ec) continue;
+        for (const auto& id : Ids(body)) {
+          auto sent = sent_at.find(id);
+          if (sent != sent_at.end() && seen.insert(id).second)
+            follow_ups.push_back(e.at_ms - sent->second);
+        }
+      }
+    };
+    auto deadline = Clock::now() + std::chrono::milliseconds(follow_up_wait_ms);
+    while (Clock::now() < deadline) {
+      std::size_t found = 0;
+      for (const auto& e : log_)
+        if (e.seq >= first_seq && e.target.find(follow_up) != std::string::npos) ++found;
+      if (found >= static_cast<std::size_t>(acked)) break;
+      co_await Sleep(100);
+    }
+    collect();
+    std::sort(follow_ups.begin(), follow_ups.end());
+  }
   std::sort(latencies.begin(), latencies.end());
   auto pct = [&](double p) {
     return latencies.empty() ? 0.0
                              : latencies[std::min(latencies.size() - 1,
                                                   static_cast<std::size_t>(p * latencies.size()))];
   };
-  co_return Json(http::status::ok, req,
-                 json::object{{"sent", count},
-                              {"acked", acked},
-                              {"failed", failed},
-                              {"seconds", seconds},
-                              {"per_second", seconds > 0 ? acked / seconds : 0},
-                              {"p50_ms", pct(0.5)},
-                              {"p99_ms", pct(0.99)}});
+  auto pct_of = [](const std::vector<double>& v, double p) {
+    return v.empty() ? 0.0 : v[std::min(v.size() - 1, static_cast<std::size_t>(p * v.size()))];
+  };
+  json::object out{{"sent", count},
+                   {"acked", acked},
+                   {"failed", failed},
+                   {"seconds", seconds},
+                   {"per_second", seconds > 0 ? acked / seconds : 0},
+                   {"p50_ms", pct(0.5)},
+                   {"p99_ms", pct(0.99)}};
+  if (!follow_up.empty()) {
+    out["follow_ups"] = follow_ups.size();
+    out["follow_up_p50_ms"] = pct_of(follow_ups, 0.5);
+    out["follow_up_p99_ms"] = pct_of(follow_ups, 0.99);
+    out["follow_up_max_ms"] = follow_ups.empty() ? 0.0 : follow_ups.back();
+  }
+  co_return Json(http::status::ok, req, out);
 }
 
 }  // namespace tscb::sim
