@@ -27,9 +27,7 @@ build Release
 work=$(mktemp -d /tmp/tscb-rules-bench.XXXXXX)
 pids=()
 cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  stop_pids
   pg_stop
   rm -rf "$work"
 }
@@ -68,12 +66,7 @@ simctl() {
   curl -s --max-time 600 --cacert "$work/tls/ca.pem" -H 'Content-Type: application/json' \
     --data-binary "$2" "$sim$1"
 }
-port=
-for p in $(seq 28200 28220); do
-  if python3 -c "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1])))" "$p" 2>/dev/null; then
-    port=$p; break
-  fi
-done
+port=$(thingspace_port)
 cat >"$work/config.yaml" <<CONF
 account: "0000123456-00001"
 log: { level: ${BENCH_LOG_LEVEL:-info} }

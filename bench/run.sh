@@ -19,9 +19,7 @@ build Release
 work=$(mktemp -d /tmp/tscb-bench.XXXXXX)
 pids=()
 cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  stop_pids
   pg_stop
   rm -rf "$work"
 }

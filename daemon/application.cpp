@@ -92,7 +92,7 @@ int RunDaemon(const config::Config& config) {
   threads = std::max(threads, 1);
   asio::io_context ioc(threads);
 
-  RuleBook rules(config.rules.file);
+  RuleBook rules(config.rules.file, &metrics);
   if (!rules.Reload()) {
     spdlog::critical("cannot start: the rules file {} is not valid (errors above)",
                      config.rules.file);

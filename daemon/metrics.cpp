@@ -152,6 +152,16 @@ Metrics::Metrics(const std::vector<std::string>& services)
                           .Help("Outbox rows the rules planned (resends and replays plan none)")
                           .Register(*registry_)
                           .Add({});
+  rules_loads_ =
+      &prometheus::BuildCounter()
+           .Name("tscb_rules_loads_total")
+           .Help("Loads of the rules file (start and SIGHUP) by result: loaded, rejected")
+           .Register(*registry_);
+  rules_active_ = &prometheus::BuildGauge()
+                       .Name("tscb_rules_active")
+                       .Help("Rules in force")
+                       .Register(*registry_)
+                       .Add({});
   reconciled_ = &prometheus::BuildCounter()
                      .Name("tscb_requests_reconciled_total")
                      .Help("Overdue pending requests handled by the reconciler, by verdict")

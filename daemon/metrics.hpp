@@ -88,6 +88,10 @@ class Metrics {
     actions_->Add({{"action", action}, {"result", result}}).Increment();
   }
   void CountActionsPlanned(std::size_t n) { actions_planned_->Increment(static_cast<double>(n)); }
+  void CountRulesLoad(const std::string& result, std::size_t active) {
+    rules_loads_->Add({{"result", result}}).Increment();
+    if (result == "loaded") rules_active_->Set(static_cast<double>(active));
+  }
 
   // Prometheus text exposition format.
   std::string Serialize() const;
@@ -112,6 +116,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* reconciled_ = nullptr;
   prometheus::Family<prometheus::Counter>* actions_ = nullptr;
   prometheus::Counter* actions_planned_ = nullptr;
+  prometheus::Family<prometheus::Counter>* rules_loads_ = nullptr;
+  prometheus::Gauge* rules_active_ = nullptr;
   prometheus::Family<prometheus::Counter>* operator_api_ = nullptr;
   prometheus::Counter* processing_failures_ = nullptr;
   prometheus::Gauge* login_locked_ = nullptr;

@@ -26,6 +26,7 @@ bool RuleBook::Reload() {
     spdlog::error("rules: {} rejected ({} error(s)); the rules in force stay:", file_,
                   errors.size());
     for (const auto& e : errors) spdlog::error("  {}", e);
+    if (metrics_) metrics_->CountRulesLoad("rejected", 0);
     return false;
   }
   std::lock_guard lock(mu_);
@@ -33,6 +34,7 @@ bool RuleBook::Reload() {
     spdlog::info("rules: {} reloaded: {}", file_, handlers::RuleSet::Changes(*current_, *next));
   else
     spdlog::info("rules: {} loaded: {} active rule(s)", file_, next->Size());
+  if (metrics_) metrics_->CountRulesLoad("loaded", next->Size());
   current_ = std::move(next);
   loaded_once_ = true;
   return true;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/metrics.hpp"
 #include "handlers/rules.hpp"
 
 namespace tscb::daemon {
@@ -19,7 +20,9 @@ std::shared_ptr<const handlers::RuleSet> CompileRulesFile(const std::string& fil
 
 class RuleBook {
  public:
-  explicit RuleBook(std::string file) : file_(std::move(file)) {}
+  // `metrics` may be null (commands).
+  explicit RuleBook(std::string file, Metrics* metrics = nullptr)
+      : file_(std::move(file)), metrics_(metrics) {}
 
   // Loads the file (none configured: no rules). On failure the rules in
   // force stay and every error is logged; returns whether it loaded.
@@ -29,6 +32,7 @@ class RuleBook {
 
  private:
   std::string file_;
+  Metrics* metrics_;
   mutable std::mutex mu_;
   std::shared_ptr<const handlers::RuleSet> current_ = handlers::RuleSet::Empty();
   bool loaded_once_ = false;

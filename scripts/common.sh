@@ -54,3 +54,25 @@ check_format() {
   fi
   echo "all C++ files formatted"
 }
+
+# A free port in 28200-28220: ThingSpace calls only ports of its list
+# (spec 3.5), and the daemon checks its public URL against it.
+thingspace_port() {
+  local p
+  for p in $(seq 28200 28220); do
+    if python3 -c "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1])))" "$p" 2>/dev/null; then
+      echo "$p"
+      return 0
+    fi
+  done
+  echo "no free port in 28200-28220" >&2
+  return 1
+}
+
+# Stops the processes whose PIDs are in the array `pids` (SIGTERM, then
+# waits for each).
+stop_pids() {
+  local p
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+}

@@ -39,14 +39,7 @@ make_certs "$work/tls"
 mkdir -p "$work/secrets"
 services=(CarrierService NiddService EnhancedConnectivityService SMSDeliveryConfirmation
   DiagnosticsService ExternalProvisioningChanges PromoChanges ResumeTrackingNotification AlertService)
-# ThingSpace only calls ports from its list (spec 3.5): take a free one.
-port=
-for p in $(seq 28200 28220); do
-  if python3 -c "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1])))" "$p" 2>/dev/null; then
-    port=$p; break
-  fi
-done
-[ -n "$port" ] || { echo "no free port in 28200-28220" >&2; exit 1; }
+port=$(thingspace_port)
 printf 'demo-app-key\n' >"$work/secrets/app-key"
 printf 'demo-app-secret\n' >"$work/secrets/app-secret"
 printf 'demo-uws-password\n' >"$work/secrets/uws"

@@ -14,9 +14,10 @@ MaintenanceReport RunMaintenance(const std::string& connection_string, int keep_
   if (!dry_run) report.partitions_created = EnsurePartitions(*conn);
   Translate("apply retention", [&] {
     pqxx::work tx(*conn);
-    for (const auto& row :
-         tx.exec_params("SELECT tscb.apply_retention($1, $2)", keep_months, dry_run))
-      report.lines.push_back(row[0].as<std::string>());
+    for (const char* sql :
+         {"SELECT tscb.apply_retention($1, $2)", "SELECT tscb.apply_action_retention($1, $2)"})
+      for (const auto& row : tx.exec_params(sql, keep_months, dry_run))
+        report.lines.push_back(row[0].as<std::string>());
     tx.commit();
   });
   return report;

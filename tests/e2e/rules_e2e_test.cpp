@@ -3,31 +3,20 @@
 // with backoff, dead actions, a SIGKILL with actions in flight, chains
 // through pending requests, and SIGHUP reloads (a bad file is rejected).
 // The simulator's request log is the proof of what reached "ThingSpace".
+#include <fstream>
+#include <iterator>
+
 #include "tests/e2e/sim_fixture.hpp"
 
 namespace tscb::testing {
 namespace {
 
-constexpr const char* kWelcomeRules = R"(
-rules:
-  - name: welcome
-    when:
-      kind: provisioning.activate
-      status: success
-      match: { "deviceResponse.activateResponse.state": { eq: active } }
-    do:
-      - action: sms.send
-        with:
-          accountName: "{{ account }}"
-          deviceIds: "{{ device_ids }}"
-          smsMessage: "welcome {{ primary_device.id }}"
-        once_per: "{{ primary_device.id }}"
-      - action: devices.custom_fields
-        with:
-          accountName: "{{ account }}"
-          devices: "{{ devices }}"
-          customFieldsToUpdate: [{key: CustomField1, value: "activated"}]
-)";
+// tests/data/rules/welcome.yaml: a welcome SMS (once per device) and a
+// custom field for every activation.
+std::string WelcomeRules() {
+  std::ifstream in(std::string(TSCB_SOURCE_DIR) + "/tests/data/rules/welcome.yaml");
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
 
 class RulesTest : public ThingSpaceTest {
  protected:
@@ -83,7 +72,7 @@ class RulesTest : public ThingSpaceTest {
 };
 
 TEST_F(RulesTest, ActivationFiresItsActionsExactlyOnceAndTheSmsIsCorrelated) {
-  Start(kWelcomeRules);
+  Start(WelcomeRules());
   Activate("89148000000800100001");
   ASSERT_TRUE(WaitFor([&] { return Actions("state = 'succeeded'") == 2; })) << daemon_->Log();
 
@@ -153,7 +142,7 @@ TEST_F(RulesTest, ActivationFiresItsActionsExactlyOnceAndTheSmsIsCorrelated) {
 }
 
 TEST_F(RulesTest, RetryableFailuresAreRetriedWithBackoffThenSucceed) {
-  Start(kWelcomeRules,
+  Start(WelcomeRules(),
         R"({"endpoints": {"PUT /devices/actions/customFields": {"fail_next": 2, "status": 503},
                           "POST /sms": {"fail_next": 1, "status": 429, "retry_after": 1}}})");
   Activate("89148000000800100002");
@@ -170,7 +159,7 @@ TEST_F(RulesTest, RetryableFailuresAreRetriedWithBackoffThenSucceed) {
 }
 
 TEST_F(RulesTest, AlwaysFailingActionsEndDeadOrInReviewNeverRepeatedWhenUnsafe) {
-  Start(kWelcomeRules,
+  Start(WelcomeRules(),
         R"({"endpoints": {"PUT /devices/actions/customFields": {"error_rate": 1.0, "status": 500},
                           "POST /sms": {"error_rate": 1.0, "status": 500}}})");
   Activate("89148000000800100003");
@@ -201,7 +190,7 @@ TEST_F(RulesTest, AlwaysFailingActionsEndDeadOrInReviewNeverRepeatedWhenUnsafe) 
 // holds the calls for 1.5 s). After a restart the safe action is sent again
 // and completes once; the unsafe one is never sent a second time.
 TEST_F(RulesTest, SigkillWithActionsInFlightNeverSendsAnUnsafeActionTwice) {
-  Start(kWelcomeRules,
+  Start(WelcomeRules(),
         R"({"endpoints": {"PUT /devices/actions/customFields": {"latency_ms": 1500},
                           "POST /sms": {"latency_ms": 1500}}})",
         "4s");
@@ -215,7 +204,7 @@ TEST_F(RulesTest, SigkillWithActionsInFlightNeverSendsAnUnsafeActionTwice) {
            Count("PUT", "/devices/actions/customFields") == 1;
   }));
   SimPost("/_sim/faults", json::object{{"clear", true}});
-  Start(kWelcomeRules, "{}", "4s");
+  Start(WelcomeRules(), "{}", "4s");
   ASSERT_TRUE(WaitFor([&] {
     return Actions("action = 'devices.custom_fields' AND state = 'succeeded'") == 1 &&
            Actions("action = 'sms.send' AND state = 'needs_review'") == 1;
@@ -229,7 +218,7 @@ TEST_F(RulesTest, SigkillWithActionsInFlightNeverSendsAnUnsafeActionTwice) {
 }
 
 TEST_F(RulesTest, SighupWithABadRulesFileKeepsTheOldRules) {
-  Start(kWelcomeRules);
+  Start(WelcomeRules());
   dir_.Write("rules.yaml",
              "rules:\n  - name: broken\n    when: {}\n    do: [{action: sms.launch}]\n");
   daemon_->Signal(SIGHUP);
@@ -237,12 +226,14 @@ TEST_F(RulesTest, SighupWithABadRulesFileKeepsTheOldRules) {
     return daemon_->Log().find("rejected (1 error(s))") != std::string::npos;
   })) << daemon_->Log();
   EXPECT_NE(daemon_->Log().find("unknown action sms.launch"), std::string::npos);
+  EXPECT_NE(Metrics().find("tscb_rules_loads_total{result=\"rejected\"} 1"), std::string::npos);
+  EXPECT_NE(Metrics().find("tscb_rules_active 1"), std::string::npos);
   Activate("89148000000800100005");
   ASSERT_TRUE(WaitFor([&] { return Actions("state = 'succeeded'") == 2; })) << daemon_->Log();
   EXPECT_EQ(Count("POST", "/api/m2m/v1/sms"), 1);
 
   // A valid change is applied and logged with what changed.
-  dir_.Write("rules.yaml", std::string(kWelcomeRules) + R"(
+  dir_.Write("rules.yaml", WelcomeRules() + R"(
   - name: provisioning-history
     when: {kind: provisioning.activate}
     do:
@@ -262,7 +253,7 @@ TEST_F(RulesTest, SighupWithABadRulesFileKeepsTheOldRules) {
 }
 
 TEST_F(RulesTest, DryRunShowsTheRequestsAndSendsNothing) {
-  Start(kWelcomeRules);
+  Start(WelcomeRules());
   Activate("89148000000800100007");
   ASSERT_TRUE(Settled());
   ASSERT_TRUE(WaitFor([&] { return Actions("true") == 2; }));
@@ -311,7 +302,7 @@ rules:
 }
 
 TEST_F(RulesTest, PausedRuleWaitsAndResumes) {
-  Start(kWelcomeRules);
+  Start(WelcomeRules());
   auto paused = Cli({"rules", "pause", "welcome"});
   ASSERT_EQ(paused.exit_code, 0) << paused.output;
   Activate("89148000000800100008");

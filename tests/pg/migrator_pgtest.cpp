@@ -104,17 +104,26 @@ TEST(RetentionPgTest, OldPartitionsAreDroppedOnlyWhenNotADryRun) {
       "INSERT INTO tscb.inbox (id, received_at, service, dedup_key, body) VALUES "
       "(1, '2024-01-15 10:00+00', 'CarrierService', 'old', '{}')");
   db.Exec("INSERT INTO tscb.inbox_keys VALUES ('old', 1, '2024-01-15 10:00+00')");
+  // Old actions: one that ended (goes), one waiting for a person (stays).
+  db.Exec(
+      "INSERT INTO tscb.actions (idempotency_key, rule, action, method, target, safe, state, "
+      "max_attempts, created_at, completed_at) VALUES "
+      "('k1', 'r', 'sms.send', 'POST', '/sms', false, 'succeeded', 5, '2024-01-15', '2024-01-15'),"
+      "('k2', 'r', 'sms.send', 'POST', '/sms', false, 'needs_review', 5, '2024-01-15', "
+      "'2024-01-15')");
 
   auto dry = RunMaintenance(db.ConnectionString(), 13, true);
   std::string text;
   for (const auto& l : dry.lines) text += l + "\n";
   EXPECT_NE(text.find("would drop tscb.inbox_2024_01"), std::string::npos) << text;
   EXPECT_NE(text.find("would delete 1 dedup key(s)"), std::string::npos) << text;
+  EXPECT_NE(text.find("would delete 1 finished action(s)"), std::string::npos) << text;
   EXPECT_EQ(db.Scalar("SELECT count(*) FROM tscb.inbox"), 1);
 
   auto done = RunMaintenance(db.ConnectionString(), 13, false);
   EXPECT_EQ(db.Scalar("SELECT count(*) FROM tscb.inbox"), 0);
   EXPECT_EQ(db.Scalar("SELECT count(*) FROM tscb.inbox_keys"), 0);
+  EXPECT_EQ(db.Column("SELECT string_agg(state, ',') FROM tscb.actions")[0], "needs_review");
   for (const char* t : {"inbox_2024_01", "events_2024_01", "event_devices_2024_01"})
     EXPECT_EQ(db.Scalar(std::string("SELECT count(*) FROM pg_class WHERE relname = '") + t + "'"),
               0)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iterator>
 
 #include "daemon/processor.hpp"
 #include "daemon/rule_book.hpp"
@@ -16,19 +17,10 @@
 namespace tscb::daemon {
 namespace {
 
-constexpr const char* kRules = R"(
-rules:
-  - name: welcome
-    when: {kind: provisioning.activate, status: success}
-    do:
-      - action: sms.send
-        with: {accountName: "{{ account }}", deviceIds: "{{ device_ids }}", smsMessage: "hi"}
-        once_per: "{{ primary_device.id }}"
-      - action: devices.custom_fields
-        with:
-          accountName: "{{ account }}"
-          devices: "{{ devices }}"
-          customFieldsToUpdate: [{key: CustomField1, value: "on"}]
+// tests/data/rules/welcome.yaml, and two more rules.
+std::string Rules() {
+  std::ifstream in(std::string(TSCB_SOURCE_DIR) + "/tests/data/rules/welcome.yaml");
+  return std::string((std::istreambuf_iterator<char>(in)), {}) + R"(
   - name: after-sms
     when: {kind: sms.delivery, status: delivered}
     do:
@@ -41,6 +33,7 @@ rules:
       - action: sms.send
         with: {deviceIds: "{{ device_ids }}", smsMessage: "{{ payload.nothing }}"}
 )";
+}
 
 std::string Activation(const std::string& request_id, const std::string& iccid) {
   return R"({"requestId":")" + request_id + R"(","deviceIds":[{"id":")" + iccid +
@@ -52,7 +45,7 @@ class OutboxPgTest : public InboxFixture {
   void SetUp() override {
     InboxFixture::SetUp();
     file_ = ::testing::TempDir() + "/outbox_rules_" + std::to_string(getpid()) + ".yaml";
-    std::ofstream(file_) << kRules;
+    std::ofstream(file_) << Rules();
     rules_ = std::make_unique<RuleBook>(file_);
     ASSERT_TRUE(rules_->Reload());
   }

@@ -160,30 +160,11 @@ std::shared_ptr<const RuleSet> Compile(const std::string& yaml, std::vector<std:
   return RuleSet::Compile(file, errors);
 }
 
-constexpr const char* kWelcome = R"(
-rules:
-  - name: welcome-sms
-    when:
-      kind: provisioning.activate
-      status: success
-      match: { "deviceResponse.activateResponse.state": { eq: active } }
-    do:
-      - action: sms.send
-        with:
-          accountName: "{{ account }}"
-          deviceIds: "{{ device_ids }}"
-          smsMessage: "welcome {{ primary_device.id }}"
-        once_per: "{{ primary_device.id }}"
-      - action: devices.custom_fields
-        with:
-          accountName: "{{ account }}"
-          devices: "{{ devices }}"
-          customFieldsToUpdate: [{key: CustomField1, value: "on {{ request.action }}"}]
-)";
-
 TEST(Rules, PlansTheActionsOfAMatchingRule) {
   std::vector<std::string> errors;
-  auto set = Compile(kWelcome, errors);
+  auto file = config::LoadRulesFile(TSCB_SOURCE_DIR "/tests/data/rules/welcome.yaml", errors);
+  ASSERT_TRUE(errors.empty()) << errors.front();
+  auto set = RuleSet::Compile(file, errors);
   ASSERT_TRUE(set) << errors.front();
   auto planned = set->Evaluate(SampleContext(), 17, 1'700'000'000);
   ASSERT_EQ(planned.size(), 2u);
@@ -197,13 +178,13 @@ TEST(Rules, PlansTheActionsOfAMatchingRule) {
   EXPECT_EQ(sms.body->at("accountName"), "0000123456-00001");
   EXPECT_EQ(sms.body->at("deviceIds").as_array().size(), 2u);
   EXPECT_EQ(sms.body->at("smsMessage"), "welcome 89148000000800139708");
-  EXPECT_EQ(sms.idempotency_key, "welcome-sms/0:sms.send/scope:89148000000800139708");
+  EXPECT_EQ(sms.idempotency_key, "welcome/0:sms.send/scope:89148000000800139708");
   const auto& fields = planned[1];
   EXPECT_EQ(fields.method, "PUT");
   EXPECT_EQ(fields.target, "/devices/actions/customFields");
   EXPECT_TRUE(fields.safe);
-  EXPECT_EQ(fields.idempotency_key, "welcome-sms/1:devices.custom_fields/event:17");
-  EXPECT_EQ(fields.body->at("customFieldsToUpdate").at(0).at("value"), "on activate");
+  EXPECT_EQ(fields.idempotency_key, "welcome/1:devices.custom_fields/event:17");
+  EXPECT_EQ(fields.body->at("customFieldsToUpdate").at(0).at("value"), "activated");
   EXPECT_TRUE(fields.error.empty());
 }
 
