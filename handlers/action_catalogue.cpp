@@ -1,7 +1,8 @@
 #include "handlers/action_catalogue.hpp"
 
 #include <boost/json.hpp>
-#include <cstdio>
+#include <boost/url/encode.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
 
 namespace tscb::handlers {
 namespace json = boost::json;
@@ -119,18 +120,9 @@ std::vector<std::string> PathFields(const char* path) {
   return out;
 }
 
+// Percent-encodes everything but RFC 3986's unreserved characters.
 std::string PercentEncode(const std::string& text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
+  return boost::urls::encode(text, boost::urls::unreserved_chars);
 }
 
 std::string Text(const json::value& v) {

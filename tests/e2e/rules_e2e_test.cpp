@@ -196,12 +196,20 @@ TEST_F(RulesTest, SigkillWithActionsInFlightNeverSendsAnUnsafeActionTwice) {
         "4s");
   Activate("89148000000800100004");
   ASSERT_TRUE(WaitFor([&] { return Actions("state = 'in_flight'") == 2; })) << daemon_->Log();
+  // Both requests reached the simulator, which holds them for 1.5 s.
+  ASSERT_TRUE(WaitFor([&] {
+    return Count("POST", "/api/m2m/v1/sms") == 1 &&
+           Count("PUT", "/devices/actions/customFields") == 1;
+  }));
   daemon_->Signal(SIGKILL);
   daemon_->Wait(5s);
   // The simulator carries out both calls anyway (the answers go nowhere).
   ASSERT_TRUE(WaitFor([&] {
-    return Count("POST", "/api/m2m/v1/sms") == 1 &&
-           Count("PUT", "/devices/actions/customFields") == 1;
+    int done = 0;
+    for (const auto& c : Calls())
+      done += c.status == 200 && (c.target == "/api/m2m/v1/sms" ||
+                                  c.target == "/api/m2m/v1/devices/actions/customFields");
+    return done == 2;
   }));
   SimPost("/_sim/faults", json::object{{"clear", true}});
   Start(WelcomeRules(), "{}", "4s");

@@ -159,6 +159,11 @@ asio::awaitable<Response> Simulator::OnRequest(Request& req, daemon::RequestCont
   entry.session = Header(req, "VZ-M2M-Token");
   entry.content_type = Header(req, "Content-Type");
   entry.body = req.body();
+  // Logged on arrival (status 0 while it is being answered), so a test can
+  // see a request that is still in progress (latency faults).
+  const std::uint64_t seq = entry.seq;
+  log_.push_back(entry);
+  if (log_.size() > 100'000) log_.pop_front();
   Response res;
   if (path == kOauthPath) {
     res = Token(req);
@@ -170,9 +175,11 @@ asio::awaitable<Response> Simulator::OnRequest(Request& req, daemon::RequestCont
   } else {
     res = GatewayFault(req, http::status::not_found, "900906", "No matching resource found");
   }
-  entry.status = static_cast<int>(res.result_int());
-  log_.push_back(std::move(entry));
-  if (log_.size() > 100'000) log_.pop_front();
+  for (auto it = log_.rbegin(); it != log_.rend(); ++it)
+    if (it->seq == seq) {
+      it->status = static_cast<int>(res.result_int());
+      break;
+    }
   co_return res;
 }
 
