@@ -135,6 +135,13 @@ PY
     --data-binary @"$work/body.json" "https://localhost:$port/callbacks/$service"
 }
 
+until_none() {  # until_none SQL: waits up to 5 s for a count of 0
+  for _ in $(seq 50); do
+    [ "$(psql "host=127.0.0.1 port=$TSCB_PG_PORT user=postgres dbname=tscb" -tAc "$1")" = 0 ] && return
+    sleep 0.1
+  done
+}
+
 log "Self-registration: the daemon logged in and registered each service's URL"
 for _ in $(seq 100); do
   curl -s "http://127.0.0.1:$admin/readyz" | grep -q '"state":"unknown"' || break
@@ -195,11 +202,7 @@ psql "host=127.0.0.1 port=$TSCB_PG_PORT user=postgres dbname=tscb" -P pager=off 
           count(*) FILTER (WHERE body ? 'password') FROM tscb.inbox"
 
 log "Processing: events by kind, and the activation request (one device failed: partial)"
-for _ in $(seq 50); do
-  [ "$(psql "host=127.0.0.1 port=$TSCB_PG_PORT user=postgres dbname=tscb" -tAc \
-    "SELECT count(*) FROM tscb.inbox WHERE state = 'pending'")" = 0 ] && break
-  sleep 0.1
-done
+until_none "SELECT count(*) FROM tscb.inbox WHERE state = 'pending'"
 psql "host=127.0.0.1 port=$TSCB_PG_PORT user=postgres dbname=tscb" -P pager=off -c \
   "SELECT kind, status, count(*) FROM tscb.events GROUP BY 1, 2 ORDER BY 1, 2"
 api "http://127.0.0.1:$admin/v1/requests/$request_id" | python3 -m json.tool | sed 's/^/  /'
@@ -207,11 +210,7 @@ echo "  ts-callbackd report callbacks_daily:"
 "$TSCB_BUILD/daemon/ts-callbackd" report callbacks_daily --config "$work/config.yaml" | sed 's/^/    /'
 
 log "Follow-up actions the rules fired (sent to the simulator once each, whatever was resent)"
-for _ in $(seq 50); do
-  [ "$(psql "host=127.0.0.1 port=$TSCB_PG_PORT user=postgres dbname=tscb" -tAc \
-    "SELECT count(*) FROM tscb.actions WHERE state IN ('queued', 'in_flight')")" = 0 ] && break
-  sleep 0.1
-done
+until_none "SELECT count(*) FROM tscb.actions WHERE state IN ('queued', 'in_flight')"
 "$TSCB_BUILD/daemon/ts-callbackd" actions list --config "$work/config.yaml" | sed 's/^/  /'
 echo "  ts-callbackd report action_chains (each action's request, correlated like any other):"
 "$TSCB_BUILD/daemon/ts-callbackd" report action_chains --config "$work/config.yaml" | sed 's/^/    /'
