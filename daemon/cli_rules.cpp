@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -345,7 +346,15 @@ int Actions(const CommandLine& cl, const config::Config& config) {
   auto batch = store.Begin();
   if (sub == "list" && cl.operands.size() == 1) {
     long limit = 100;
-    if (!Opt(cl, "limit").empty()) limit = std::max(1L, std::atol(Opt(cl, "limit").c_str()));
+    const std::string text = Opt(cl, "limit");
+    if (!text.empty()) {
+      char* end = nullptr;
+      limit = std::strtol(text.c_str(), &end, 10);
+      if (*end != '\0' || limit < 1) {
+        std::cerr << "actions list: --limit takes a whole number of at least 1\n";
+        return 2;
+      }
+    }
     PrintActions(batch->ListActions(Opt(cl, "state"), 0, static_cast<std::size_t>(limit)),
                  Opt(cl, "format") == "json");
     return 0;

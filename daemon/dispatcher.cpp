@@ -199,13 +199,15 @@ asio::awaitable<void> Dispatcher::Execute(storage::OutboxAction a, ThingSpaceCli
     req.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
     req.body = body;
     auto res = co_await http_->Send(std::move(req));
+    auto outcome = OutcomeOf(res);
     r.http_status = res.status;
     r.response = res.body;
-    if (res.status >= 200 && res.status < 300) {
+    if (outcome.verdict == handlers::ApiVerdict::kSuccess) {
       r.state = "succeeded";
     } else {
-      retryable = res.status == 0 || res.status == 408 || res.status == 429 || res.status >= 500;
-      maybe_performed = res.status == 0 ? !res.not_sent : (res.status != 429 && res.status != 503);
+      retryable = outcome.verdict == handlers::ApiVerdict::kRetryable;
+      retry_after = outcome.retry_after;
+      maybe_performed = MaybeCarriedOut(res);
       r.error = res.status == 0 ? res.error : "HTTP " + std::to_string(res.status);
     }
   } else if (!client) {

@@ -208,4 +208,15 @@ asio::awaitable<ClientResponse> HttpsClient::Send(ClientRequest request) {
   co_return failed;
 }
 
+handlers::ApiOutcome OutcomeOf(const ClientResponse& res) {
+  if (res.status == 0) return handlers::TransportFailure(res.error);
+  return handlers::ClassifyResponse(res.status, res.body, res.Header("retry-after"));
+}
+
+bool MaybeCarriedOut(const ClientResponse& res) {
+  if (res.status == 0) return !res.not_sent;
+  if (res.status >= 200 && res.status < 300) return false;
+  return res.status == 408 || (res.status >= 500 && res.status != 503);
+}
+
 }  // namespace tscb::daemon

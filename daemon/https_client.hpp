@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "daemon/net.hpp"
+#include "handlers/api_outcome.hpp"
 
 namespace tscb::daemon {
 
@@ -48,6 +49,13 @@ struct ClientResponse {
     return it == headers.end() ? std::string() : it->second;
   }
 };
+
+// What an answer means (handlers/api_outcome.hpp: success, retry, renew,
+// final), for ThingSpace and for the internal URLs of http.post actions.
+handlers::ApiOutcome OutcomeOf(const ClientResponse& res);
+// Whether a failed exchange may still have been carried out by the server:
+// no answer although the request left, 408, or a 5xx other than 503.
+bool MaybeCarriedOut(const ClientResponse& res);
 
 class HttpsClient {
  public:

@@ -92,7 +92,6 @@ std::vector<storage::ActionRecord> PlanActions(const handlers::RuleSet& rules,
                                                const handlers::EventSource& source, double epoch,
                                                const std::string& origin, int default_attempts) {
   std::vector<storage::ActionRecord> out;
-  if (rules.Size() == 0) return out;
   if (!rules.Wants(event.kind)) return out;
   const std::string request_id = event.request_id;  // the event itself moves into the context
   for (auto& p :

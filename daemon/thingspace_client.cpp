@@ -48,23 +48,11 @@ std::int64_t JsonInt(const std::string& body, const char* key, std::int64_t fall
   return fallback;
 }
 
-// Whether a failed exchange may still have been carried out by ThingSpace.
-bool MaybePerformed(const ClientResponse& res) {
-  if (res.status == 0) return !res.not_sent;
-  if (res.status >= 200 && res.status < 300) return false;
-  return res.status == 408 || (res.status >= 500 && res.status != 503);
-}
-
 // The M2M base is .../api/m2m/v1; "/v2/..." paths go under .../api/m2m/v2.
 std::string UrlFor(const std::string& m2m_url, const std::string& path) {
   if (path.rfind("/v2/", 0) == 0 && m2m_url.ends_with("/v1"))
     return m2m_url.substr(0, m2m_url.size() - 3) + path;
   return m2m_url + path;
-}
-
-ApiOutcome Classify(const ClientResponse& res) {
-  if (res.status == 0) return handlers::TransportFailure(res.error);
-  return handlers::ClassifyResponse(res.status, res.body, res.Header("retry-after"));
 }
 
 ApiOutcome Success() {
@@ -201,7 +189,7 @@ asio::awaitable<ApiOutcome> ThingSpaceClient::FetchToken() {
   req.body = "grant_type=client_credentials";
   const auto asked_at = Clock::now();
   auto res = co_await http_.Send(std::move(req));
-  ApiOutcome outcome = Classify(res);
+  ApiOutcome outcome = OutcomeOf(res);
   std::string token = outcome.verdict == ApiVerdict::kSuccess ? JsonString(res.body, "access_token")
                                                               : std::string();
   if (outcome.verdict == ApiVerdict::kSuccess && token.empty()) {
@@ -265,7 +253,7 @@ asio::awaitable<ApiOutcome> ThingSpaceClient::Login() {
     req.body = boost::json::serialize(boost::json::object{{"username", config_.username},
                                                           {"password", config_.password.Reveal()}});
     auto res = co_await http_.Send(std::move(req));
-    ApiOutcome outcome = Classify(res);
+    ApiOutcome outcome = OutcomeOf(res);
     if (outcome.verdict == ApiVerdict::kRenewToken && renewals == 0) continue;
     std::string session = outcome.verdict == ApiVerdict::kSuccess
                               ? JsonString(res.body, "sessionToken")
@@ -393,8 +381,8 @@ asio::awaitable<ApiResult> ThingSpaceClient::Call(http::verb method, std::string
       limiter.waiting.pop_front();
     }
     ++result.attempts;
-    result.maybe_performed = !idempotent && MaybePerformed(res);
-    result.outcome = Classify(res);
+    result.maybe_performed = !idempotent && MaybeCarriedOut(res);
+    result.outcome = OutcomeOf(res);
     result.body = std::move(res.body);
 
     switch (result.outcome.verdict) {

@@ -281,6 +281,13 @@ TEST_F(RulesTest, DryRunShowsTheRequestsAndSendsNothing) {
   EXPECT_NE(text.output.find("nothing was sent"), std::string::npos);
   EXPECT_EQ(static_cast<int>(Calls().size()), before);
   EXPECT_EQ(Actions("true"), 2);
+  // Bad operator input: a clear message and usage exit code.
+  auto bad = Cli({"actions", "list", "--limit", "ten"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("--limit takes a whole number"), std::string::npos) << bad.output;
+  auto unknown = Cli({"actions", "pause", "sms.launch"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.output.find("unknown action sms.launch"), std::string::npos) << unknown.output;
 }
 
 // A request whose callbacks never come times out; a rule reacts to the
