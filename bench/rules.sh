@@ -94,7 +94,7 @@ registration:
 rules: { file: rules100-sync.yaml }
 actions: { concurrency: 64 }
 CONF
-"$TSCB_BUILD/daemon/ts-callbackd" run --config "$work/config.yaml" >"$work/daemon.log" 2>&1 &
+"$TSCB_BUILD/daemon/ts-callbackd" run --allow-root --config "$work/config.yaml" >"$work/daemon.log" 2>&1 &
 pids+=($!)
 registered() {
   curl -s --cacert "$work/tls/ca.pem" "$sim/_sim/registrations" | grep -q CarrierService

@@ -69,7 +69,7 @@ admin: { port: 0 }
 # is measured on its own by tscb-process-bench (bench/README.md).
 processing: { workers: 0 }
 CONF
-"$TSCB_BUILD/daemon/ts-callbackd" run --config "$work/tscb.yaml" >"$work/tscb.log" 2>&1 &
+"$TSCB_BUILD/daemon/ts-callbackd" run --allow-root --config "$work/tscb.yaml" >"$work/tscb.log" 2>&1 &
 tscb_pid=$!
 pids+=("$tscb_pid")
 for _ in $(seq 100); do grep -q ' ready' "$work/tscb.log" 2>/dev/null && break; sleep 0.1; done

@@ -23,6 +23,7 @@ struct Cidr {
   // "10.0.0.0/8", "2001:db8::/32", or a bare address (a /32 or /128).
   static std::optional<Cidr> Parse(std::string_view text);
   bool Contains(const IpBytes& address) const;
+  bool operator==(const Cidr&) const = default;
 };
 
 }  // namespace tscb::config

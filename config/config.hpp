@@ -18,6 +18,8 @@ using Duration = std::chrono::milliseconds;
 
 struct LogConfig {
   std::string level = "info";  // reloadable
+  std::string file;            // reloadable (reopened); "" = stderr, the journal under systemd
+  bool operator==(const LogConfig&) const = default;
 };
 
 struct DatabaseConfig {
@@ -33,12 +35,14 @@ struct DatabaseConfig {
   std::string ConnectionString() const;
   // The same without the password, for messages.
   std::string Describe() const;
+  bool operator==(const DatabaseConfig&) const = default;
 };
 
 struct TlsConfig {
   bool enabled = true;
   std::string certificate_file;  // PEM chain, leaf first
   std::string private_key_file;  // PEM
+  bool operator==(const TlsConfig&) const = default;
 };
 
 struct ListenerLimits {
@@ -47,6 +51,7 @@ struct ListenerLimits {
   Duration request_timeout{std::chrono::seconds(10)};  // TLS handshake, one request, one response
   Duration idle_timeout{std::chrono::seconds(60)};     // keep-alive wait for the next request
   std::size_t max_connections = 10000;
+  bool operator==(const ListenerLimits&) const = default;
 };
 
 struct ListenerConfig {
@@ -58,12 +63,14 @@ struct ListenerConfig {
   ListenerLimits limits;
   std::vector<Cidr> allow_from;       // reloadable; empty list = refuse everyone
   std::vector<Cidr> trusted_proxies;  // peers whose X-Forwarded-For is believed
+  bool operator==(const ListenerConfig&) const = default;
 };
 
 struct ServiceConfig {
   std::string name;  // a ThingSpace callback service name (spec 3.4)
   std::string username;
   Secret password;
+  bool operator==(const ServiceConfig&) const = default;
 };
 
 // Defaults measured with bench/run.sh on 2 cores: no linger (a batch is what
@@ -73,12 +80,14 @@ struct InboxConfig {
   std::size_t batch_max = 16;  // callbacks per commit at most
   Duration linger{0};          // extra wait for company once a batch has one callback
   int writers = 2;             // threads, each with its own connection
+  bool operator==(const InboxConfig&) const = default;
 };
 
 struct AdminConfig {
   std::string address = "127.0.0.1";
   std::uint16_t port = 9090;
   Secret api_token;  // bearer token for the operator API (/v1/...); empty = API off
+  bool operator==(const AdminConfig&) const = default;
 };
 
 // The processor (inbox -> events -> pending requests).
@@ -86,6 +95,7 @@ struct ProcessingConfig {
   int workers = 2;  // threads, each with its own connection (bench: 2 drain ~2x faster than 1)
   std::size_t batch_max = 500;                      // inbox rows per transaction
   Duration poll_interval{std::chrono::seconds(1)};  // besides LISTEN/NOTIFY
+  bool operator==(const ProcessingConfig&) const = default;
 };
 
 // Pending asynchronous requests and their recovery (spec 5).
@@ -100,11 +110,13 @@ struct RequestsConfig {
       if (name == action) return d;
     return default_deadline;
   }
+  bool operator==(const RequestsConfig&) const = default;
 };
 
 // Rules (DESIGN.md section 6): the YAML file of rules, re-read on SIGHUP.
 struct RulesConfig {
   std::string file;  // "" = no rules; relative paths resolve against the config's folder
+  bool operator==(const RulesConfig&) const = default;
 };
 
 // The outbox dispatcher: sends queued follow-up actions through the
@@ -116,11 +128,13 @@ struct ActionsConfig {
   int max_attempts = 5;                             // dispatches per action, then dead
   Duration retry_initial{std::chrono::seconds(5)};  // backoff between dispatches (full jitter)
   Duration retry_max{std::chrono::minutes(10)};
+  bool operator==(const ActionsConfig&) const = default;
 };
 
 struct RetentionConfig {
   int months = 13;  // monthly partitions older than this are dropped
   Duration check_interval{std::chrono::hours(24)};
+  bool operator==(const RetentionConfig&) const = default;
 };
 
 // Limits for the ThingSpace calls whose path (under the M2M base URL, without
@@ -130,6 +144,7 @@ struct EndpointLimit {
   double rate = 5.0;    // calls per second on average
   double burst = 10.0;  // calls allowed at once after a quiet spell
   int concurrency = 4;  // calls in flight at most
+  bool operator==(const EndpointLimit&) const = default;
 };
 
 // The ThingSpace API client (spec sections 1, 2, 7). Present only when the
@@ -155,6 +170,7 @@ struct ThingSpaceConfig {
   bool logout_on_shutdown = true;
   EndpointLimit default_limit;
   std::vector<EndpointLimit> limits;
+  bool operator==(const ThingSpaceConfig&) const = default;
 };
 
 // Self-registration (spec 3.1-3.3): every configured service is registered
@@ -165,6 +181,7 @@ struct RegistrationConfig {
   Duration interval{std::chrono::minutes(15)};
   bool replace_foreign = false;         // take over services registered elsewhere
   bool deregister_on_shutdown = false;  // would drop callbacks during a restart
+  bool operator==(const RegistrationConfig&) const = default;
 };
 
 struct Config {
@@ -184,6 +201,7 @@ struct Config {
   RulesConfig rules;
   ActionsConfig actions;
   Duration shutdown_grace{std::chrono::seconds(10)};
+  bool operator==(const Config&) const = default;
 };
 
 }  // namespace tscb::config

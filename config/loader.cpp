@@ -257,6 +257,8 @@ LoadResult LoadConfigText(const std::string& text, const std::string& name,
   if (!IsValidLogLevel(config.log.level))
     errors.Add(log.Child("level"), "log.level",
                "expected one of trace, debug, info, warn, error, critical, off");
+  log.Read("file", config.log.file);
+  config.log.file = ResolvePath(ctx, config.log.file);
   log.Finish();
 
   ReadDatabase(top.Map("database"), config.database);

@@ -15,6 +15,7 @@ class Secret {
 
   const std::string& Reveal() const { return value_; }
   bool Empty() const { return value_.empty(); }
+  bool operator==(const Secret&) const = default;  // reload compares configs
 
   friend std::ostream& operator<<(std::ostream& out, const Secret&) { return out << "***"; }
 

@@ -6,7 +6,11 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <ctime>
 #include <thread>
+
+#include "config/loader.hpp"
+#include "config/reload.hpp"
 
 #include "daemon/admin_endpoint.hpp"
 #include "daemon/callback_endpoint.hpp"
@@ -14,6 +18,7 @@
 #include "daemon/health.hpp"
 #include "daemon/http_server.hpp"
 #include "daemon/inbox_writer.hpp"
+#include "daemon/logging.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/operator_api.hpp"
 #include "daemon/processor.hpp"
@@ -53,6 +58,74 @@ void PrepareSchema(const config::DatabaseConfig& db) {
 ServerLimits ToServerLimits(const config::ListenerLimits& l) {
   return {l.max_body_bytes, l.max_header_bytes, l.request_timeout, l.idle_timeout,
           l.max_connections};
+}
+
+// systemd's RELOADING=1 carries the CLOCK_MONOTONIC time the reload began.
+void NotifyReloading() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  auto usec = static_cast<unsigned long long>(ts.tv_sec) * 1'000'000ULL +
+              static_cast<unsigned long long>(ts.tv_nsec) / 1000ULL;
+  sd_notifyf(0, "RELOADING=1\nSTATUS=reloading the configuration\nMONOTONIC_USEC=%llu", usec);
+}
+
+// What a SIGHUP touches. Everything is validated before anything changes:
+// the config file, the TLS certificate and key, the rules file and the log
+// file. Then the reloadable settings are swapped in; the rest is reported
+// as needing a restart. Returns whether the new config was applied.
+struct Reloadable {
+  config::Config& running;
+  CallbackEndpoint& callbacks;
+  HttpServer& callback_server;
+  RuleBook& rules;
+  Metrics& metrics;
+};
+
+bool ReloadConfig(Reloadable& r) {
+  const std::string file = r.running.source_file;
+  auto reject = [&](const std::string& why) {
+    spdlog::error("reload: {} rejected: {}; the running configuration stays", file, why);
+    r.metrics.CountConfigReload("rejected");
+    return false;
+  };
+  auto loaded = config::LoadConfigFile(file);
+  if (!loaded.config) {
+    for (const auto& e : loaded.errors) spdlog::error("reload: {}", e);
+    return reject(std::to_string(loaded.errors.size()) + " error(s) above");
+  }
+  const config::Config& next = *loaded.config;
+  config::ReloadPlan plan = config::PlanReload(r.running, next);
+
+  std::shared_ptr<ssl::context> tls;
+  if (r.running.listener.tls.enabled && next.listener.tls.enabled) {
+    try {
+      tls = MakeServerTlsContext(next.listener.tls);
+    } catch (const std::exception& e) {
+      return reject(e.what());
+    }
+  }
+  auto rules = r.rules.Stage(next.rules.file);
+  if (!rules) return reject("rules file " + next.rules.file + " is not valid (errors above)");
+  if (auto error = ReconfigureLogging(next.log); !error.empty()) return reject(error);
+
+  r.callbacks.Apply(next);
+  const bool tls_reread = tls != nullptr;
+  if (tls) r.callback_server.SetTls(std::move(tls));
+  r.rules.Install(next.rules.file, std::move(rules));
+  std::vector<std::string> applied;
+  if (plan.log_level) applied.emplace_back("log");
+  if (plan.access) applied.emplace_back("allow-list");
+  if (plan.credentials) applied.emplace_back("service credentials");
+  if (tls_reread) applied.emplace_back("TLS certificate re-read");
+  applied.emplace_back("rules re-read");
+  for (const auto& path : plan.needs_restart)
+    spdlog::warn("reload: {} changed in {}; it takes effect only after a restart", path, file);
+  std::string what;
+  for (const auto& a : applied) what += (what.empty() ? "" : ", ") + a;
+  spdlog::info("reload: {} applied ({})", file, what);
+  r.running = config::ApplyReloadable(r.running, next);
+  r.metrics.CountConfigReload("applied");
+  return true;
 }
 
 }  // namespace
@@ -135,8 +208,10 @@ int RunDaemon(const config::Config& config) {
   ServerLimits admin_limits;
   admin_limits.max_connections = 64;
   HttpServer admin_server(ioc, "admin listener", nullptr, admin_limits, admin, nullptr);
+  std::uint16_t callback_port = 0;
   try {
     auto port = callback_server.Bind(config.listener.address, config.listener.port);
+    callback_port = port;
     spdlog::info("callback listener bound on {}:{} ({}), {} service(s) under {}",
                  config.listener.address, port, tls ? "tls" : "plain http", config.services.size(),
                  config.listener.base_path);
@@ -168,22 +243,55 @@ int RunDaemon(const config::Config& config) {
   asio::steady_timer grace(ioc);
   asio::signal_set stop_signals(ioc, SIGTERM, SIGINT);
   asio::signal_set hup(ioc, SIGHUP);
+  config::Config running = config;
+  Reloadable reloadable{running, callbacks, callback_server, rules, metrics};
   std::function<void()> arm_hup = [&] {
     hup.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
-      spdlog::info("SIGHUP: reloading the rules (other settings need a restart)");
-      rules.Reload();
+      spdlog::info("SIGHUP: reloading {}", running.source_file);
+      NotifyReloading();
+      ReloadConfig(reloadable);
+      sd_notify(0, "READY=1");
+      spdlog::default_logger()->flush();
       arm_hup();
     });
   };
   arm_hup();
+
+  // The watchdog is fed from the event loop, so a stuck loop starves it;
+  // and only while no inbox commit has hung for a whole watchdog interval.
+  std::uint64_t watchdog_usec = 0;
+  const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0;
+  asio::steady_timer watchdog_timer(ioc);
+  bool watchdog_starving = false;
+  std::function<void()> feed_watchdog = [&] {
+    watchdog_timer.expires_after(std::chrono::microseconds(watchdog_usec / 2));
+    watchdog_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      auto stuck = writer.LongestCommit();
+      bool healthy = stuck < std::chrono::microseconds(watchdog_usec);
+      if (healthy) sd_notify(0, "WATCHDOG=1");
+      if (!healthy && !watchdog_starving)
+        spdlog::error(
+            "watchdog: an inbox commit has been running for {} ms; not feeding the watchdog, "
+            "systemd will restart the daemon",
+            std::chrono::duration_cast<std::chrono::milliseconds>(stuck).count());
+      watchdog_starving = !healthy;
+      feed_watchdog();
+    });
+  };
+  if (watchdog) {
+    spdlog::info("watchdog: enabled, every {} ms", watchdog_usec / 2000);
+    feed_watchdog();
+  }
   stop_signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (ec) return;
     spdlog::info("signal {}: stopping; finishing in-flight callbacks (grace {} ms)", signal,
                  config.shutdown_grace.count());
-    sd_notify(0, "STOPPING=1");
+    sd_notify(0, "STOPPING=1\nSTATUS=stopping");
     health.SetStopping();
     hup.cancel();
+    watchdog_timer.cancel();
     grace.expires_after(config.shutdown_grace);
     grace.async_wait([&](const boost::system::error_code& gec) {
       if (gec) return;
@@ -210,7 +318,7 @@ int RunDaemon(const config::Config& config) {
     admin_server.Stop(drained);
   });
 
-  sd_notify(0, "READY=1");
+  sd_notifyf(0, "READY=1\nSTATUS=receiving callbacks on port %u", unsigned{callback_port});
   spdlog::info("ready");
   spdlog::default_logger()->flush();  // start-up lines now, not at the next periodic flush
   std::vector<std::thread> pool;

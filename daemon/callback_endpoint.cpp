@@ -35,11 +35,28 @@ double MillisecondsSince(std::chrono::steady_clock::time_point start) {
 
 CallbackEndpoint::CallbackEndpoint(const config::Config& config, InboxWriter& writer,
                                    Metrics& metrics)
-    : allow_(config.listener.allow_from, config.listener.trusted_proxies),
-      router_(config.listener.base_path, ServiceNames(config.services)),
-      services_(config.services),
+    : router_(config.listener.base_path, ServiceNames(config.services)),
+      settings_(MakeSettings(config)),
       writer_(writer),
       metrics_(metrics) {}
+
+std::shared_ptr<const CallbackEndpoint::Settings> CallbackEndpoint::MakeSettings(
+    const config::Config& config) {
+  return std::make_shared<const Settings>(
+      Settings{handlers::AllowList(config.listener.allow_from, config.listener.trusted_proxies),
+               config.services});
+}
+
+void CallbackEndpoint::Apply(const config::Config& config) {
+  auto next = MakeSettings(config);
+  std::lock_guard lock(settings_mu_);
+  settings_ = std::move(next);
+}
+
+std::shared_ptr<const CallbackEndpoint::Settings> CallbackEndpoint::Current() const {
+  std::lock_guard lock(settings_mu_);
+  return settings_;
+}
 
 void CallbackEndpoint::OnRejected(Rejection rejection, const std::string& peer) {
   metrics_.Count(rejection);
@@ -60,7 +77,7 @@ Response CallbackEndpoint::Reject(Rejection why, http::status status, unsigned v
 
 std::optional<Response> CallbackEndpoint::OnHeader(const http::request_header<>& header,
                                                    RequestContext& ctx) {
-  auto decision = allow_.Check(ctx.peer_ip, header["X-Forwarded-For"]);
+  auto decision = Current()->allow.Check(ctx.peer_ip, header["X-Forwarded-For"]);
   ctx.client_ip = decision.client;
   auto target = header.target();
   unsigned version = header.version();
@@ -85,7 +102,8 @@ std::optional<Response> CallbackEndpoint::OnHeader(const http::request_header<>&
 }
 
 asio::awaitable<Response> CallbackEndpoint::OnRequest(Request& request, RequestContext& ctx) {
-  const config::ServiceConfig& service = services_[ctx.route];
+  auto settings = Current();
+  const config::ServiceConfig& service = settings->services[ctx.route];
   unsigned version = request.version();
   auto decision = handlers::DecideCallback(service, ctx.client_ip, request.body());
   if (decision.verdict != handlers::Verdict::kAccept) {
@@ -123,8 +141,8 @@ asio::awaitable<Response> CallbackEndpoint::OnRequest(Request& request, RequestC
       bool stored = result.status == WriteStatus::kStored;
       metrics_.Count(ctx.route, stored ? Outcome::kStored : Outcome::kDuplicate);
       metrics_.ObserveAckLatency(latency_ms / 1000.0);
-      spdlog::info("callback {} {} inbox_id={} request_id={} client={} latency_ms={:.2f}",
-                   service.name, stored ? "stored" : "duplicate", result.inbox_id,
+      spdlog::info("callback {} service={} inbox_id={} request_id={} client={} latency_ms={:.2f}",
+                   stored ? "stored" : "duplicate", service.name, result.inbox_id,
                    Printable(request_id), ctx.client_ip, latency_ms);
       co_return MakeJsonResponse(http::status::ok, version,
                                  stored ? R"({"status":"stored"})" : R"({"status":"duplicate"})");

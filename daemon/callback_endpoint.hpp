@@ -2,8 +2,11 @@
 // The callback listener's request handling, in the gate order of spec
 // section 9: source address, route, method, then (body read) parse,
 // credentials, durable write, and only then 2xx. Every verdict becomes an
-// HTTP status here and nowhere else. Shared by all network threads; holds no
-// mutable state of its own.
+// HTTP status here and nowhere else. Shared by all network threads; the
+// settings a reload may change (allow-list, credentials) are an immutable
+// snapshot swapped whole by Apply().
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -26,13 +29,25 @@ class CallbackEndpoint final : public HttpHandler {
   asio::awaitable<Response> OnRequest(Request& request, RequestContext& ctx) override;
   void OnRejected(Rejection rejection, const std::string& peer) override;
 
+  // Takes the reloadable settings of `config` (SIGHUP): the allow-list,
+  // trusted proxies and service credentials. Requests already past their
+  // check are not affected. The services themselves must be the same.
+  void Apply(const config::Config& config);
+
  private:
+  struct Settings {
+    handlers::AllowList allow;
+    std::vector<config::ServiceConfig> services;
+  };
+  static std::shared_ptr<const Settings> MakeSettings(const config::Config& config);
+  std::shared_ptr<const Settings> Current() const;
+
   Response Reject(Rejection why, http::status status, unsigned version, const std::string& message,
                   const RequestContext& ctx, std::string_view target);
 
-  handlers::AllowList allow_;
   handlers::Router router_;
-  std::vector<config::ServiceConfig> services_;
+  mutable std::mutex settings_mu_;
+  std::shared_ptr<const Settings> settings_;
   InboxWriter& writer_;
   Metrics& metrics_;
   // Refusals are always counted, but logged a few a second at most.

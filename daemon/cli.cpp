@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <functional>
 #include <iostream>
@@ -57,6 +59,7 @@ constexpr const char* kUsage =
     "options:\n"
     "  -c, --config FILE   configuration file (default /etc/ts-callbackd/config.yaml)\n"
     "  --dry-run           register: print the plan, change nothing\n"
+    "  --allow-root        run: allow running as root (refused otherwise)\n"
     "  -h, --help          this text\n"
     "  --version           print the version\n";
 
@@ -157,6 +160,7 @@ int Main(int argc, char** argv) {
   std::string config_path = kDefaultConfig;
   bool command_seen = false;
   bool dry_run = false;
+  bool allow_root = false;
   std::vector<std::string> operands;
   std::map<std::string, std::string> options;
   static const std::set<std::string> kValueOptions = {"--ids",     "--state",  "--since",
@@ -182,6 +186,8 @@ int Main(int argc, char** argv) {
       config_path = arg.substr(9);
     } else if (arg == "--dry-run") {
       dry_run = true;
+    } else if (arg == "--allow-root") {
+      allow_root = true;
     } else if (kValueOptions.count(arg)) {
       if (i + 1 >= argc) {
         std::cerr << "ts-callbackd: " << arg << " needs a value\n" << kUsage;
@@ -252,7 +258,12 @@ int Main(int argc, char** argv) {
     ShutDownLogging();
     return code;
   }
-  SetUpLogging(config->log.level);
+  if (geteuid() == 0 && !allow_root) {
+    std::cerr << "ts-callbackd: refusing to run as root; run it as its own user (the "
+                 "systemd unit does), or pass --allow-root\n";
+    return 2;
+  }
+  SetUpLogging(config->log.level, config->log.file);
   spdlog::info("ts-callbackd 0.1.0 starting with {}", config_path);
   int code = RunDaemon(*config);
   ShutDownLogging();

@@ -286,17 +286,19 @@ asio::awaitable<std::vector<storage::OutboxAction>> Dispatcher::Round(
   for (std::size_t i = 0; i < done.size(); ++i) {
     const auto& [a, r, body] = done[i];
     if (!recorded[i]) {
-      spdlog::warn("action {} ({}): its lease was lost before the answer was recorded ({})", a.id,
-                   a.action, r.state);
+      spdlog::warn(
+          "action_id={} action={} rule={}: its lease was lost before the answer was recorded ({})",
+          a.id, a.action, a.rule, r.state);
     } else if (r.state == "succeeded") {
-      spdlog::info("action {} ({} of rule {}) succeeded{}{}", a.id, a.action, a.rule,
-                   r.request_id.empty() ? "" : ", request " + r.request_id,
+      spdlog::info("action_id={} action={} rule={} succeeded{}{}", a.id, a.action, a.rule,
+                   r.request_id.empty() ? "" : " request_id=" + r.request_id,
                    registered[i].empty() ? "" : " (" + registered[i] + ")");
     } else if (r.state == "queued") {
-      spdlog::warn("action {} ({} of rule {}) attempt {} of {} failed: {}; retry in {:.1f} s", a.id,
-                   a.action, a.rule, a.attempts, a.max_attempts, r.error, r.retry_in_seconds);
+      spdlog::warn("action_id={} action={} rule={} attempt {} of {} failed: {}; retry in {:.1f} s",
+                   a.id, a.action, a.rule, a.attempts, a.max_attempts, r.error, r.retry_in_seconds);
     } else {
-      spdlog::error("action {} ({} of rule {}) {}: {}", a.id, a.action, a.rule, r.state, r.error);
+      spdlog::error("action_id={} action={} rule={} {}: {}", a.id, a.action, a.rule, r.state,
+                    r.error);
     }
     if (metrics_) metrics_->CountAction(a.action, r.state);
   }

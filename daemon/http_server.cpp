@@ -149,6 +149,16 @@ asio::awaitable<void> HttpServer::AcceptLoop() {
   }
 }
 
+void HttpServer::SetTls(std::shared_ptr<ssl::context> tls) {
+  std::lock_guard lock(tls_mu_);
+  tls_ = std::move(tls);
+}
+
+std::shared_ptr<ssl::context> HttpServer::CurrentTls() const {
+  std::lock_guard lock(tls_mu_);
+  return tls_;
+}
+
 asio::awaitable<void> HttpServer::Session(tcp::socket socket) {
   boost::system::error_code ec;
   auto endpoint = socket.remote_endpoint(ec);
@@ -159,8 +169,8 @@ asio::awaitable<void> HttpServer::Session(tcp::socket socket) {
   std::uint64_t id = registry->Add(live);
   Detach ended{[registry, id] { registry->Remove(id); }};
 
-  if (tls_) {
-    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls_);
+  if (auto tls = CurrentTls()) {  // kept alive by this frame across a rotation
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls);
     live->lowest = &beast::get_lowest_layer(stream);
     Detach detach{[&live] { live->lowest = nullptr; }};
     live->lowest->expires_after(limits_.request_timeout);

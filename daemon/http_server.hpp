@@ -65,6 +65,10 @@ class HttpServer {
   void Start();
   void Stop(std::function<void()> on_drained);
   std::size_t OpenConnections() const { return registry_->open.load(); }
+  // Certificate rotation: handshakes from now on use `tls`; connections
+  // already open keep the context they started with. Only for a server
+  // constructed with TLS.
+  void SetTls(std::shared_ptr<ssl::context> tls);
 
  private:
   struct Live;
@@ -79,6 +83,9 @@ class HttpServer {
 
   asio::io_context& ioc_;
   std::string name_;
+  std::shared_ptr<ssl::context> CurrentTls() const;
+
+  mutable std::mutex tls_mu_;
   std::shared_ptr<ssl::context> tls_;
   ServerLimits limits_;
   HttpHandler& handler_;

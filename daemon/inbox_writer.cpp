@@ -10,6 +10,7 @@ InboxWriter::InboxWriter(StoreFactory factory, config::InboxConfig config, Metri
 InboxWriter::~InboxWriter() { Stop(); }
 
 void InboxWriter::Start() {
+  busy_since_.assign(static_cast<std::size_t>(config_.writers), {});
   for (int i = 0; i < config_.writers; ++i) threads_.emplace_back([this, i] { Run(i); });
 }
 
@@ -48,6 +49,15 @@ bool InboxWriter::Healthy() const {
   return healthy_;
 }
 
+std::chrono::steady_clock::duration InboxWriter::LongestCommit() const {
+  auto now = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::duration longest{};
+  std::lock_guard lock(mu_);
+  for (auto since : busy_since_)
+    if (since != std::chrono::steady_clock::time_point{}) longest = std::max(longest, now - since);
+  return longest;
+}
+
 std::vector<InboxWriter::Pending> InboxWriter::TakeBatch(std::unique_lock<std::mutex>& lock) {
   cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
   if (queue_.empty()) return {};
@@ -73,10 +83,13 @@ void InboxWriter::Run(int index) {
     {
       std::unique_lock lock(mu_);
       batch = TakeBatch(lock);
+      if (!batch.empty()) busy_since_[index] = std::chrono::steady_clock::now();
     }
     if (batch.empty()) return;  // stopping and drained
     if (metrics_) metrics_->InboxQueue().Decrement(static_cast<double>(batch.size()));
     WriteBatch(*store, batch, index);
+    std::lock_guard lock(mu_);
+    busy_since_[index] = {};
   }
 }
 

@@ -71,6 +71,9 @@ class InboxWriter {
   Stats GetStats() const;
   // True while the last batch committed (or nothing was tried yet).
   bool Healthy() const;
+  // How long the oldest commit still in progress has been running (zero
+  // when no writer is in a commit). The watchdog stops on a stuck writer.
+  std::chrono::steady_clock::duration LongestCommit() const;
 
  private:
   struct Pending {
@@ -92,6 +95,7 @@ class InboxWriter {
   bool stopping_ = false;
   Stats stats_;
   bool healthy_ = true;
+  std::vector<std::chrono::steady_clock::time_point> busy_since_;  // per writer; {} = idle
   std::vector<std::thread> threads_;
 };
 

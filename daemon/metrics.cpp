@@ -162,6 +162,10 @@ Metrics::Metrics(const std::vector<std::string>& services)
                        .Help("Rules in force")
                        .Register(*registry_)
                        .Add({});
+  config_reloads_ = &prometheus::BuildCounter()
+                         .Name("tscb_config_reloads_total")
+                         .Help("SIGHUP reloads of the configuration by result: applied, rejected")
+                         .Register(*registry_);
   reconciled_ = &prometheus::BuildCounter()
                      .Name("tscb_requests_reconciled_total")
                      .Help("Overdue pending requests handled by the reconciler, by verdict")

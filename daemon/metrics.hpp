@@ -93,6 +93,11 @@ class Metrics {
     if (result == "loaded") rules_active_->Set(static_cast<double>(active));
   }
 
+  // SIGHUP reloads of the whole config: applied or rejected.
+  void CountConfigReload(const std::string& result) {
+    config_reloads_->Add({{"result", result}}).Increment();
+  }
+
   // Prometheus text exposition format.
   std::string Serialize() const;
 
@@ -118,6 +123,7 @@ class Metrics {
   prometheus::Counter* actions_planned_ = nullptr;
   prometheus::Family<prometheus::Counter>* rules_loads_ = nullptr;
   prometheus::Gauge* rules_active_ = nullptr;
+  prometheus::Family<prometheus::Counter>* config_reloads_ = nullptr;
   prometheus::Family<prometheus::Counter>* operator_api_ = nullptr;
   prometheus::Counter* processing_failures_ = nullptr;
   prometheus::Gauge* login_locked_ = nullptr;

@@ -172,8 +172,8 @@ void Processor::ProcessRows(storage::ProcessingBatch& batch,
     handlers::Conclude(progress->second);
     if (before == "pending" && progress->second.state != "pending") {
       ++result.requests_completed;
-      spdlog::info("request {} ({}) {} after {} callback(s)", it->first, progress->second.action,
-                   progress->second.state, progress->second.received);
+      spdlog::info("request_id={} action={} {} after {} callback(s)", it->first,
+                   progress->second.action, progress->second.state, progress->second.received);
     }
     if (plan) request_views[i] = RequestView(it->second, progress->second);
   }
@@ -270,7 +270,7 @@ bool Processor::RegisterRequest(storage::ProcessingStore& store,
   std::string state = RegisterInBatch(*batch, request);
   if (state.empty()) return false;
   batch->Commit();
-  spdlog::info("request {} ({}) registered by {}; {}", request.request_id, request.action,
+  spdlog::info("request_id={} action={} registered by {}; {}", request.request_id, request.action,
                request.origin, state);
   return true;
 }

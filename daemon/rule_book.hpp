@@ -27,8 +27,14 @@ class RuleBook {
   // Loads the file (none configured: no rules). On failure the rules in
   // force stay and every error is logged; returns whether it loaded.
   bool Reload();
+  // The two halves of Reload(), for a config reload that installs the rules
+  // only when every other part of the new config is valid too. Stage()
+  // compiles `file` ("" = no rules) and returns null, errors logged and
+  // counted, when it is invalid; Install() puts a staged set in force.
+  std::shared_ptr<const handlers::RuleSet> Stage(const std::string& file);
+  void Install(std::string file, std::shared_ptr<const handlers::RuleSet> rules);
   std::shared_ptr<const handlers::RuleSet> Current() const;
-  const std::string& File() const { return file_; }
+  std::string File() const;
 
  private:
   std::string file_;

@@ -74,6 +74,7 @@ struct DaemonOptions {
   int listener_port = 0;
   std::string extra_yaml;  // appended: thingspace and registration sections
   std::string api_token;   // admin.api_token (from a secret file) when set
+  std::string cert_dir;    // cert.pem and key.pem; "" = the suite's test certificates
 };
 
 class DaemonTest : public ::testing::Test {
@@ -90,13 +91,14 @@ class DaemonTest : public ::testing::Test {
 
   std::string WriteConfigText(const DaemonOptions& o) {
     std::ostringstream y;
+    const std::string certs = o.cert_dir.empty() ? certs_->Path() : o.cert_dir;
     y << "account: \"0000123456-00001\"\n"
       << "log: { level: " << o.log_level << " }\n"
       << "database: { host: " << db_.Host() << ", port: " << db_.Port() << ", name: " << db_.Name()
       << ", user: " << db_.User() << " }\n"
       << "listener:\n  address: 127.0.0.1\n  port: " << o.listener_port << "\n"
-      << "  tls: { enabled: " << (o.tls ? "true" : "false") << ", certificate: " << certs_->Path()
-      << "/cert.pem, private_key: " << certs_->Path() << "/key.pem }\n"
+      << "  tls: { enabled: " << (o.tls ? "true" : "false") << ", certificate: " << certs
+      << "/cert.pem, private_key: " << certs << "/key.pem }\n"
       << "  limits: { request_timeout: " << o.request_timeout
       << ", idle_timeout: " << o.idle_timeout
       << ", max_body_bytes: 65536, max_header_bytes: 8192, max_connections: " << o.max_connections
@@ -119,13 +121,15 @@ class DaemonTest : public ::testing::Test {
     return y.str();
   }
 
-  void StartDaemon(const DaemonOptions& options = {}) {
+  void StartDaemon(const DaemonOptions& options = {},
+                   const std::map<std::string, std::string>& env = {}) {
     tls_ = options.tls;
     std::string config = WriteConfig(options);
     // A restart must not read the previous run's "bound on" lines.
     std::filesystem::remove(dir_.Path() + "/daemon.log");
-    daemon_ = std::make_unique<DaemonProcess>(std::vector<std::string>{"run", "--config", config},
-                                              dir_.Path() + "/daemon.log");
+    daemon_ = std::make_unique<DaemonProcess>(
+        std::vector<std::string>{"run", "--allow-root", "--config", config},
+        dir_.Path() + "/daemon.log", env);
     ASSERT_TRUE(daemon_->WaitUntilListening()) << daemon_->Log();
   }
 

@@ -157,7 +157,7 @@ TEST_F(LifecycleE2eTest, StartFailsClearlyWhenTheDatabaseIsUnreachable) {
   auto pos = yaml.find("port: " + std::to_string(db_.Port()));
   yaml.replace(pos, 6 + std::to_string(db_.Port()).size(), "port: 1");
   auto file = dir_.Write("unreachable.yaml", yaml);
-  auto r = RunBinary({"run", "--config", file});
+  auto r = RunBinary({"run", "--allow-root", "--config", file});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("cannot start: database"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("bound on"), std::string::npos) << "listened without a database";
@@ -299,8 +299,9 @@ TEST_F(LifecycleE2eTest, PostgresqlStoppedAnswers503AndNothingIsFalselyAcknowled
   yaml.replace(yaml.find(from), from.size(),
                "port: " + std::to_string(pg.Port()) + ", name: postgres");
   std::string config = dir_.Write("private.yaml", yaml);
-  daemon_ = std::make_unique<DaemonProcess>(std::vector<std::string>{"run", "--config", config},
-                                            dir_.Path() + "/daemon.log");
+  daemon_ = std::make_unique<DaemonProcess>(
+      std::vector<std::string>{"run", "--allow-root", "--config", config},
+      dir_.Path() + "/daemon.log");
   ASSERT_TRUE(daemon_->WaitUntilListening()) << daemon_->Log();
   auto client = Client();
   auto post = [&](const std::string& id) {

@@ -1,0 +1,272 @@
+// Operations with the real binary: the systemd notify protocol (through a
+// fake NOTIFY_SOCKET), SIGHUP reload of the whole config (allow-list,
+// credentials, TLS certificate, a bad file rejected), running as root.
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "tests/e2e/daemon_fixture.hpp"
+
+namespace tscb::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The datagram socket systemd listens on; the daemon finds it through
+// NOTIFY_SOCKET and sends "READY=1" and friends there.
+class NotifySocket {
+ public:
+  explicit NotifySocket(std::string path) : path_(std::move(path)) {
+    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_.c_str());
+    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+      throw std::runtime_error("cannot bind notify socket " + path_);
+  }
+  ~NotifySocket() {
+    close(fd_);
+    unlink(path_.c_str());
+  }
+  const std::string& Path() const { return path_; }
+
+  struct Message {
+    std::string text;
+    Clock::time_point at;
+  };
+  // The next datagram, or nullopt after `timeout`.
+  std::optional<Message> Next(std::chrono::milliseconds timeout) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return std::nullopt;
+    char buf[4096];
+    ssize_t n = recv(fd_, buf, sizeof buf, 0);
+    if (n < 0) return std::nullopt;
+    return Message{std::string(buf, static_cast<std::size_t>(n)), Clock::now()};
+  }
+  // Reads until a message containing `line` (skipping others, which are
+  // kept in `skipped`); nullopt after `timeout`.
+  std::optional<Message> WaitFor(const std::string& line, std::chrono::milliseconds timeout,
+                                 std::vector<Message>* skipped = nullptr) {
+    auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      auto m = Next(left);
+      if (!m) return std::nullopt;
+      if (Has(m->text, line)) return m;
+      if (skipped) skipped->push_back(*m);
+    }
+    return std::nullopt;
+  }
+  static bool Has(const std::string& text, const std::string& line) {
+    return ("\n" + text + "\n").find("\n" + line + "\n") != std::string::npos;
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+const std::string kPath = "/callbacks/CarrierService";
+
+std::string Callback(const std::string& request_id) {
+  return AsSent("CarrierService", boost::json::object{{"requestId", request_id},
+                                                      {"deviceIds", boost::json::array{}}});
+}
+
+class OperationsE2eTest : public DaemonTest {
+ protected:
+  // Rewrites the config the way an editor does: a new file renamed over it.
+  void ReplaceConfig(const DaemonOptions& options) {
+    std::string text = WriteConfigText(options);
+    std::string tmp = dir_.Write("config.yaml.new", text);
+    std::filesystem::rename(tmp, dir_.Path() + "/config.yaml");
+  }
+  // SIGHUP, then waits for the reload's verdict in the log.
+  bool Reload(const std::string& verdict) {
+    auto before = Count(daemon_->Log(), verdict);
+    daemon_->Signal(SIGHUP);
+    for (int i = 0; i < 100; ++i) {
+      if (Count(daemon_->Log(), verdict) > before) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+  static std::size_t Count(const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
+    return n;
+  }
+};
+
+TEST_F(OperationsE2eTest, NotifySocketGetsReadyWatchdogReloadingAndStopping) {
+  NotifySocket notify(dir_.Path() + "/notify.sock");
+  DaemonOptions options;
+  options.listener_port = FreePort();
+  std::string config = WriteConfig(options);
+  daemon_ = std::make_unique<DaemonProcess>(
+      std::vector<std::string>{"run", "--allow-root", "--config", config},
+      dir_.Path() + "/daemon.log",
+      std::map<std::string, std::string>{{"NOTIFY_SOCKET", notify.Path()},
+                                         {"WATCHDOG_USEC", "400000"}});
+
+  // READY=1 comes once the listener accepts: a callback sent the moment it
+  // arrives is stored.
+  std::vector<NotifySocket::Message> before_ready;
+  auto ready = notify.WaitFor("READY=1", std::chrono::seconds(15), &before_ready);
+  ASSERT_TRUE(ready) << daemon_->Log();
+  for (const auto& m : before_ready) EXPECT_FALSE(NotifySocket::Has(m.text, "WATCHDOG=1"));
+  HttpClient client(options.listener_port, certs_->Path() + "/ca.pem");
+  auto reply = client.Post(kPath, Callback("notify-1"));
+  EXPECT_EQ(reply.status, 200) << reply.error << daemon_->Log();
+  ASSERT_TRUE(daemon_->WaitUntilListening());
+
+  // WATCHDOG=1 every half interval (200 ms): five in about a second.
+  std::vector<Clock::time_point> pings;
+  auto until = Clock::now() + std::chrono::milliseconds(1100);
+  while (Clock::now() < until) {
+    auto m = notify.Next(std::chrono::milliseconds(500));
+    if (m && NotifySocket::Has(m->text, "WATCHDOG=1")) pings.push_back(m->at);
+  }
+  ASSERT_GE(pings.size(), 4u);
+  EXPECT_LE(pings.size(), 7u);
+  for (std::size_t i = 1; i < pings.size(); ++i) {
+    auto gap = std::chrono::duration_cast<std::chrono::milliseconds>(pings[i] - pings[i - 1]);
+    EXPECT_GE(gap.count(), 100) << "ping " << i;
+    EXPECT_LE(gap.count(), 400) << "ping " << i;
+  }
+
+  // SIGHUP: RELOADING=1 (with the monotonic time), then READY=1.
+  daemon_->Signal(SIGHUP);
+  std::vector<NotifySocket::Message> skipped;
+  auto reloading = notify.WaitFor("RELOADING=1", std::chrono::seconds(5), &skipped);
+  ASSERT_TRUE(reloading);
+  EXPECT_NE(reloading->text.find("MONOTONIC_USEC="), std::string::npos) << reloading->text;
+  auto ready_again = notify.WaitFor("READY=1", std::chrono::seconds(5), &skipped);
+  ASSERT_TRUE(ready_again);
+  for (const auto& m : skipped) EXPECT_FALSE(NotifySocket::Has(m.text, "READY=1"));
+
+  daemon_->Signal(SIGTERM);
+  auto stopping = notify.WaitFor("STOPPING=1", std::chrono::seconds(5));
+  ASSERT_TRUE(stopping);
+  EXPECT_EQ(daemon_->Wait(std::chrono::seconds(10)), 0);
+}
+
+TEST_F(OperationsE2eTest, ReloadAppliesAllowListAndCredentialsFromAReplacedFile) {
+  DaemonOptions options;
+  StartDaemon(options);
+  auto client = Client();
+  EXPECT_EQ(client.Post(kPath, Callback("r-1")).status, 200);
+
+  // The allow-list no longer has loopback: refused, on the open connection too.
+  DaemonOptions closed = options;
+  closed.allow_from = "[198.51.100.0/24]";
+  ReplaceConfig(closed);
+  ASSERT_TRUE(Reload("reload: " + dir_.Path() + "/config.yaml applied")) << daemon_->Log();
+  EXPECT_EQ(client.Post(kPath, Callback("r-2")).status, 403);
+
+  // Back again, and a new password for CarrierService (its secret file).
+  ReplaceConfig(options);
+  dir_.Write("secrets/CarrierService", "a-new-password\n");
+  ASSERT_TRUE(Reload("reload: " + dir_.Path() + "/config.yaml applied")) << daemon_->Log();
+  auto fresh = Client();
+  EXPECT_EQ(fresh.Post(kPath, Callback("r-3")).status, 401);
+  boost::json::object body{{"requestId", "r-4"}, {"deviceIds", boost::json::array{}}};
+  body["username"] = UsernameFor("CarrierService");
+  body["password"] = "a-new-password";
+  EXPECT_EQ(fresh.Post(kPath, boost::json::serialize(body)).status, 200);
+  EXPECT_EQ(InboxRows(), 2);
+  EXPECT_EQ(daemon_->Log().find("a-new-password"), std::string::npos);
+
+  // A setting that needs a restart is reported, not silently ignored.
+  DaemonOptions restart = options;
+  restart.linger = "5ms";
+  ReplaceConfig(restart);
+  ASSERT_TRUE(Reload("applied")) << daemon_->Log();
+  EXPECT_NE(daemon_->Log().find("inbox changed in"), std::string::npos) << daemon_->Log();
+}
+
+TEST_F(OperationsE2eTest, InvalidConfigIsRejectedWholeAndTheRunningOneStays) {
+  DaemonOptions options;
+  StartDaemon(options);
+  auto client = Client();
+  EXPECT_EQ(client.Post(kPath, Callback("i-1")).status, 200);
+
+  // A valid allow-list change next to an unknown key: nothing is applied.
+  DaemonOptions closed = options;
+  closed.allow_from = "[198.51.100.0/24]";
+  closed.extra_yaml = "no_such_key: 1\n";
+  ReplaceConfig(closed);
+  ASSERT_TRUE(Reload("rejected")) << daemon_->Log();
+  EXPECT_NE(daemon_->Log().find("no_such_key"), std::string::npos) << daemon_->Log();
+  EXPECT_EQ(client.Post(kPath, Callback("i-2")).status, 200);
+
+  // A certificate file that is not there: rejected as well.
+  DaemonOptions broken = closed;
+  broken.extra_yaml.clear();
+  broken.cert_dir = dir_.Path() + "/missing";
+  ReplaceConfig(broken);
+  ASSERT_TRUE(Reload("rejected")) << daemon_->Log();
+  EXPECT_EQ(Client().Post(kPath, Callback("i-3")).status, 200);
+  EXPECT_EQ(InboxRows(), 3);
+
+  auto metrics = Admin().Get("/metrics");
+  EXPECT_NE(metrics.body.find("tscb_config_reloads_total{result=\"rejected\"} 2"),
+            std::string::npos)
+      << metrics.body;
+}
+
+TEST_F(OperationsE2eTest, CertificateRotationServesNewHandshakesAndKeepsOpenConnections) {
+  std::string live = dir_.Path() + "/tls";
+  std::string next = dir_.Path() + "/tls-next";
+  MakeTestCertificates(live);
+  MakeTestCertificates(next);  // another CA: a client tells the two apart
+  DaemonOptions options;
+  options.cert_dir = live;
+  StartDaemon(options);
+  HttpClient old_ca_open(daemon_->CallbackPort(), live + "/ca.pem");
+  EXPECT_EQ(old_ca_open.Post(kPath, Callback("t-1")).status, 200);
+
+  std::filesystem::copy_file(next + "/cert.pem", live + "/cert.pem",
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(next + "/key.pem", live + "/key.pem",
+                             std::filesystem::copy_options::overwrite_existing);
+  ASSERT_TRUE(Reload("TLS certificate re-read")) << daemon_->Log();
+
+  // The open keep-alive connection goes on with the old certificate.
+  EXPECT_EQ(old_ca_open.Post(kPath, Callback("t-2")).status, 200);
+  // A new handshake gets the new certificate: only the new CA accepts it.
+  HttpClient new_ca(daemon_->CallbackPort(), next + "/ca.pem");
+  auto reply = new_ca.Post(kPath, Callback("t-3"));
+  EXPECT_EQ(reply.status, 200) << reply.error;
+  HttpClient old_ca(daemon_->CallbackPort(), live + "/ca.pem");
+  EXPECT_EQ(old_ca.Post(kPath, Callback("t-4")).status, 0);
+  EXPECT_EQ(InboxRows(), 3);
+}
+
+TEST_F(OperationsE2eTest, RefusesToRunAsRootUnlessAllowed) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  std::string config = WriteConfig({});
+  DaemonProcess daemon({"run", "--config", config}, dir_.Path() + "/root.log");
+  EXPECT_EQ(daemon.Wait(std::chrono::seconds(10)), 2);
+  EXPECT_NE(daemon.Log().find("refusing to run as root"), std::string::npos) << daemon.Log();
+}
+
+}  // namespace
+}  // namespace tscb::testing
