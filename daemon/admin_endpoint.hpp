@@ -14,8 +14,7 @@ namespace tscb::daemon {
 
 class AdminEndpoint final : public HttpHandler {
  public:
-  AdminEndpoint(const Health& health, const Metrics& metrics)
-      : health_(health), metrics_(metrics) {}
+  AdminEndpoint(const Health& health, Metrics& metrics) : health_(health), metrics_(metrics) {}
 
   std::optional<Response> OnHeader(const http::request_header<>& header,
                                    RequestContext& ctx) override;
@@ -33,7 +32,7 @@ class AdminEndpoint final : public HttpHandler {
   std::vector<ReadinessPart> parts_;
   OperatorApi* api_ = nullptr;
   const Health& health_;
-  const Metrics& metrics_;
+  Metrics& metrics_;
 };
 
 }  // namespace tscb::daemon

@@ -24,6 +24,7 @@
 #include "daemon/processor.hpp"
 #include "daemon/reconciler.hpp"
 #include "daemon/rule_book.hpp"
+#include "daemon/stats_sampler.hpp"
 #include "daemon/thingspace_worker.hpp"
 #include "daemon/tls_context.hpp"
 #include "storage/inbox.hpp"
@@ -200,6 +201,7 @@ int RunDaemon(const config::Config& config) {
       return 1;
     }
     admin.AddReadinessPart([&](boost::json::object& body) { return thingspace->Readiness(body); });
+    metrics.OnScrape([&](Metrics& m) { thingspace->ExportState(m); });
   } else {
     spdlog::info("no thingspace section: receiving callbacks only (no registration, no actions)");
   }
@@ -222,9 +224,11 @@ int RunDaemon(const config::Config& config) {
     return 1;
   }
 
+  StatsSampler sampler(processing_store, std::chrono::seconds(5), metrics);
   health.SetListenerBound();
   health.ProbeNow();
   health.Start();
+  sampler.Start();
   writer.Start();
   processor.Start();
   if (config.processing.workers == 0)
@@ -335,6 +339,7 @@ int RunDaemon(const config::Config& config) {
   writer.Stop();
   processor.Stop();
   health.Stop();
+  sampler.Stop();
   auto stats = writer.GetStats();
   spdlog::info("stopped: {} callback(s) stored in {} batch(es)", stats.records, stats.batches);
   spdlog::default_logger()->flush();

@@ -1,5 +1,7 @@
 #include "daemon/metrics.hpp"
 
+#include <cctype>
+
 #include <prometheus/text_serializer.h>
 
 namespace tscb::daemon {
@@ -162,6 +164,42 @@ Metrics::Metrics(const std::vector<std::string>& services)
                        .Help("Rules in force")
                        .Register(*registry_)
                        .Add({});
+  unmatched_ = &prometheus::BuildCounter()
+                    .Name("tscb_callbacks_unmatched_total")
+                    .Help("Callbacks with a requestId that matched no pending request, by service")
+                    .Register(*registry_);
+  processing_latency_ =
+      &prometheus::BuildHistogram()
+           .Name("tscb_processing_latency_seconds")
+           .Help("From a callback's arrival to the commit of its event")
+           .Register(*registry_)
+           .Add({}, prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                            0.5, 1, 2.5, 5, 10, 30, 60, 300});
+  auto gauge = [this](const char* name, const char* help) {
+    return &prometheus::BuildGauge().Name(name).Help(help).Register(*registry_).Add({});
+  };
+  inbox_backlog_ = gauge("tscb_inbox_backlog", "Stored callbacks not processed yet");
+  inbox_oldest_ = gauge("tscb_inbox_oldest_pending_seconds",
+                        "Age of the oldest callback not processed yet (0 when none)");
+  inbox_failed_ = gauge("tscb_inbox_failed", "Stored callbacks whose processing failed");
+  stats_age_ = gauge("tscb_stats_sampled_timestamp_seconds",
+                     "When the database gauges (backlog, requests, actions) were last sampled");
+  requests_by_state_ = &prometheus::BuildGauge()
+                            .Name("tscb_requests_by_state")
+                            .Help("Pending asynchronous requests by state")
+                            .Register(*registry_);
+  actions_by_state_ = &prometheus::BuildGauge()
+                           .Name("tscb_actions_by_state")
+                           .Help("Outbox actions by state")
+                           .Register(*registry_);
+  session_ = gauge("tscb_thingspace_session", "1 while the daemon holds a ThingSpace session");
+  registration_state_ =
+      &prometheus::BuildGauge()
+           .Name("tscb_registration_state")
+           .Help(
+               "1 for each service's current registration state (registered, foreign, failed, "
+               "unknown)")
+           .Register(*registry_);
   config_reloads_ = &prometheus::BuildCounter()
                          .Name("tscb_config_reloads_total")
                          .Help("SIGHUP reloads of the configuration by result: applied, rejected")
@@ -198,7 +236,52 @@ void Metrics::Count(std::size_t service_index, Outcome outcome) {
 
 void Metrics::Count(Rejection rejection) { rejections_[static_cast<int>(rejection)]->Increment(); }
 
-std::string Metrics::Serialize() const {
+std::string Metrics::EndpointOf(const std::string& path) {
+  std::string only = path.substr(0, path.find('?'));
+  std::string out;
+  std::size_t pos = 0;
+  while (pos < only.size()) {
+    std::size_t slash = only.find('/', pos + 1);
+    if (slash == std::string::npos) slash = only.size();
+    std::string segment = only.substr(pos + 1, slash - pos - 1);
+    bool variable =
+        !segment.empty() &&
+        (std::isupper(static_cast<unsigned char>(segment[0])) ||
+         segment.find_first_of("0123456789%") != std::string::npos || segment.size() > 40);
+    out += "/" + (variable ? std::string("{}") : segment);
+    pos = slash;
+  }
+  return out.empty() ? "/" : out;
+}
+
+void Metrics::SetStats(const storage::OperationalStats& stats) {
+  inbox_backlog_->Set(static_cast<double>(stats.inbox_pending));
+  inbox_oldest_->Set(stats.oldest_pending_seconds);
+  inbox_failed_->Set(static_cast<double>(stats.inbox_failed));
+  // Every state is written, so a state that empties shows 0 rather than vanishing.
+  for (const char* state : {"pending", "succeeded", "failed", "partial", "timed_out"}) {
+    auto it = stats.requests.find(state);
+    requests_by_state_->Add({{"state", state}})
+        .Set(it == stats.requests.end() ? 0 : static_cast<double>(it->second));
+  }
+  for (const char* state :
+       {"queued", "in_flight", "succeeded", "failed", "dead", "needs_review", "cancelled"}) {
+    auto it = stats.actions.find(state);
+    actions_by_state_->Add({{"state", state}})
+        .Set(it == stats.actions.end() ? 0 : static_cast<double>(it->second));
+  }
+  stats_age_->SetToCurrentTime();
+}
+
+void Metrics::SetRegistrationState(const std::string& service, const std::string& current) {
+  for (const char* state : {"registered", "foreign", "failed", "unknown"})
+    registration_state_->Add({{"service", service}, {"state", state}})
+        .Set(current == state ? 1 : 0);
+}
+
+std::string Metrics::Serialize() {
+  std::lock_guard lock(scrape_mu_);
+  for (auto& hook : scrape_hooks_) hook(*this);
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 

@@ -8,9 +8,14 @@
 #include <prometheus/registry.h>
 
 #include <array>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
+
+#include "storage/processing.hpp"
 
 namespace tscb::daemon {
 
@@ -62,9 +67,16 @@ class Metrics {
   }
 
   // ThingSpace client and registration (low rate; labels made on first use).
-  void CountApiCall(const std::string& outcome) {
-    api_calls_->Add({{"outcome", outcome}}).Increment();
+  // `path` is reduced to its endpoint (EndpointOf) so the label stays bounded.
+  void CountApiCall(const std::string& method, const std::string& path,
+                    const std::string& outcome) {
+    api_calls_->Add({{"endpoint", method + " " + EndpointOf(path)}, {"outcome", outcome}})
+        .Increment();
   }
+  // "/v1/callbacks/0000123456-00001/name/CarrierService?x" ->
+  // "/v1/callbacks/{}/name/{}": segments with digits or a capital first
+  // letter (account names, ids, service names) become {}.
+  static std::string EndpointOf(const std::string& path);
   void CountLogin(const std::string& result) { logins_->Add({{"result", result}}).Increment(); }
   prometheus::Gauge& LoginLocked() { return *login_locked_; }
   prometheus::Gauge& CircuitOpen() { return *circuit_open_; }
@@ -74,6 +86,15 @@ class Metrics {
 
   // Processing.
   void CountEvent(const std::string& kind) { events_->Add({{"kind", kind}}).Increment(); }
+  // A callback whose requestId matched no pending request.
+  void CountUnmatched(const std::string& service) {
+    unmatched_->Add({{"service", service}}).Increment();
+  }
+  // From a callback's arrival to the commit of its event.
+  void ObserveProcessingLatency(double seconds) { processing_latency_->Observe(seconds); }
+  // The database's view (StatsSampler, every few seconds).
+  void SetStats(const storage::OperationalStats& stats);
+  prometheus::Gauge& StatsAge() { return *stats_age_; }
   void CountProcessed(std::size_t rows) { processed_->Increment(static_cast<double>(rows)); }
   void CountProcessingFailure() { processing_failures_->Increment(); }
   void CountOperatorApi(int status) {
@@ -98,8 +119,14 @@ class Metrics {
     config_reloads_->Add({{"result", result}}).Increment();
   }
 
+  // Called before every scrape, to refresh gauges from state kept elsewhere
+  // (the ThingSpace session, registrations). Register before serving.
+  void OnScrape(std::function<void(Metrics&)> hook) { scrape_hooks_.push_back(std::move(hook)); }
+  void SetThingSpaceSession(bool has_session) { session_->Set(has_session ? 1 : 0); }
+  void SetRegistrationState(const std::string& service, const std::string& state);
+
   // Prometheus text exposition format.
-  std::string Serialize() const;
+  std::string Serialize();
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -124,6 +151,18 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* rules_loads_ = nullptr;
   prometheus::Gauge* rules_active_ = nullptr;
   prometheus::Family<prometheus::Counter>* config_reloads_ = nullptr;
+  prometheus::Family<prometheus::Counter>* unmatched_ = nullptr;
+  prometheus::Histogram* processing_latency_ = nullptr;
+  prometheus::Gauge* inbox_backlog_ = nullptr;
+  prometheus::Gauge* inbox_oldest_ = nullptr;
+  prometheus::Gauge* inbox_failed_ = nullptr;
+  prometheus::Gauge* stats_age_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* requests_by_state_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* actions_by_state_ = nullptr;
+  prometheus::Gauge* session_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* registration_state_ = nullptr;
+  std::vector<std::function<void(Metrics&)>> scrape_hooks_;
+  std::mutex scrape_mu_;
   prometheus::Family<prometheus::Counter>* operator_api_ = nullptr;
   prometheus::Counter* processing_failures_ = nullptr;
   prometheus::Gauge* login_locked_ = nullptr;

@@ -148,6 +148,8 @@ void Processor::ProcessRows(storage::ProcessingBatch& batch,
     if (!r.request_id.empty())
       r.correlation = requests.count(r.request_id) ? "matched" : "unmatched";
 
+  const double now_epoch =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   // Events; a row that already had its event (a replay) changes nothing more.
   auto ids = batch.InsertEvents(records);
   std::map<std::string, handlers::RequestProgress> changed;
@@ -161,7 +163,11 @@ void Processor::ProcessRows(storage::ProcessingBatch& batch,
       continue;
     }
     ++result.events;
-    if (metrics_) metrics_->CountEvent(events[i].kind);
+    if (metrics_) {
+      metrics_->CountEvent(events[i].kind);
+      if (records[i].correlation == "unmatched") metrics_->CountUnmatched(rows[i].service);
+      metrics_->ObserveProcessingLatency(std::max(0.0, now_epoch - rows[i].received_epoch));
+    }
     auto it = requests.find(events[i].request_id);
     if (it == requests.end()) continue;
     auto progress = changed.find(it->first);

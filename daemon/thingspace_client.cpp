@@ -333,7 +333,7 @@ asio::awaitable<ApiResult> ThingSpaceClient::Call(http::verb method, std::string
   bool renewed_session = false;
   int attempt = 0;
   auto finish = [&](const char* label) {
-    if (metrics_) metrics_->CountApiCall(label);
+    if (metrics_) metrics_->CountApiCall(std::string(http::to_string(method)), path, label);
     return result;
   };
   while (true) {

@@ -86,6 +86,13 @@ void ThingSpaceWorker::Stop(std::chrono::milliseconds timeout) {
   thread_.join();
 }
 
+void ThingSpaceWorker::ExportState(Metrics& metrics) const {
+  metrics.SetThingSpaceSession(client_.Status().has_session);
+  if (registration_)
+    for (const auto& s : registration_->Snapshot())
+      metrics.SetRegistrationState(s.service, s.state);
+}
+
 bool ThingSpaceWorker::Readiness(boost::json::object& body) const {
   AuthStatus auth = client_.Status();
   boost::json::object ts{{"logins_stopped", auth.logins_stopped},

@@ -31,6 +31,8 @@ class ThingSpaceWorker {
 
   // /readyz: logins not stopped; registration state per service.
   bool Readiness(boost::json::object& body) const;
+  // Session and registration state into the metrics (a scrape hook).
+  void ExportState(Metrics& metrics) const;
 
  private:
   asio::awaitable<void> GoodBye();

@@ -17,7 +17,8 @@ fi
 . "$(dirname "$0")/common.sh"
 . "$TSCB_ROOT/scripts/pg.sh"
 
-install_deps
+# prometheus: promtool checks the /metrics output; systemd: systemd-analyze checks the unit.
+install_deps prometheus systemd
 status=0
 check_format || status=1
 if [ "${TSCB_SANITIZE:-0}" = 1 ]; then
@@ -27,6 +28,8 @@ elif [ "${TSCB_SANITIZE:-0}" = thread ]; then
 else
   build RelWithDebInfo
 fi
+
+check_unit || status=1
 
 log "Starting a throwaway PostgreSQL"
 work=$(mktemp -d /tmp/tscb-test.XXXXXX)

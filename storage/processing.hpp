@@ -102,6 +102,25 @@ struct EventRow {
   std::string body_json;     // the callback as stored, "" for events the daemon made
 };
 
+// The daemon's state as the database holds it: for metrics (sampled) and
+// `ts-callbackd status`. Every count comes from an index.
+struct OperationalStats {
+  std::int64_t inbox_pending = 0;
+  double oldest_pending_seconds = 0;  // age of the oldest pending inbox row; 0 when none
+  std::int64_t inbox_failed = 0;
+  std::map<std::string, std::int64_t> requests;  // pending requests by state
+  std::map<std::string, std::int64_t> actions;   // outbox actions by state
+};
+
+// A recent problem a person should see: a failed inbox row, or an action
+// that ended failed, dead or in review.
+struct RecentError {
+  std::string at;     // timestamptz text
+  std::string what;   // "inbox 12 (CarrierService)", "action 7 (sms.send, rule welcome)"
+  std::string state;  // failed, dead, needs_review
+  std::string message;
+};
+
 // One transaction. Destroying it without Commit() rolls back.
 class ProcessingBatch {
  public:
@@ -162,6 +181,9 @@ class ProcessingBatch {
   virtual void SetPaused(const std::string& kind, const std::string& name, bool paused) = 0;
   virtual std::vector<std::pair<std::string, std::string>> Paused() = 0;  // (kind, name)
   virtual std::map<std::string, std::int64_t> ActionCounts() = 0;         // by state
+  virtual OperationalStats Stats() = 0;
+  // The newest `limit` failed inbox rows and failed/dead/needs_review actions.
+  virtual std::vector<RecentError> RecentErrors(std::size_t limit) = 0;
   // Stored events received since `since` (timestamptz text), oldest first.
   virtual std::vector<EventRow> EventsSince(const std::string& since, std::size_t limit) = 0;
 

@@ -244,6 +244,28 @@ WHERE id = $1 AND state IN ('queued', 'needs_review', 'failed', 'dead')
 RETURNING id
 )sql";
 
+// Pending rows through the partial index; the oldest is the lowest id (ids
+// grow with time), so only one row is read for its age.
+constexpr const char* kInboxStatsSql = R"sql(
+SELECT (SELECT count(*) FROM tscb.inbox WHERE state = 'pending'),
+       coalesce((SELECT extract(epoch FROM now() - received_at)::float8 FROM tscb.inbox
+                 WHERE state = 'pending' ORDER BY id LIMIT 1), 0),
+       (SELECT count(*) FROM tscb.inbox WHERE state = 'failed')
+)sql";
+
+constexpr const char* kRecentErrorsSql = R"sql(
+SELECT at::text, what, state, message FROM (
+  (SELECT received_at AS at, 'inbox ' || id || ' (' || service || ')' AS what, state,
+          coalesce(error, '') AS message
+   FROM tscb.inbox WHERE state = 'failed' ORDER BY id DESC LIMIT $1)
+  UNION ALL
+  (SELECT coalesce(completed_at, created_at) AS at,
+          'action ' || id || ' (' || action || ', rule ' || rule || ')', state,
+          coalesce(last_error, '')
+   FROM tscb.actions WHERE state IN ('failed', 'dead', 'needs_review') ORDER BY id DESC LIMIT $1)
+) recent ORDER BY at DESC LIMIT $1
+)sql";
+
 constexpr const char* kEventsSinceSql = R"sql(
 SELECT e.id, e.received_at::text, extract(epoch FROM e.received_at)::float8, coalesce(e.service, ''),
        e.kind, e.status, coalesce(e.raw_status, ''), coalesce(e.request_id, ''),
@@ -557,6 +579,30 @@ class PgBatch final : public ProcessingBatch {
     Translate("count actions", [&] {
       for (const auto& row : tx_.exec("SELECT state, count(*) FROM tscb.actions GROUP BY 1"))
         out[row[0].as<std::string>()] = row[1].as<std::int64_t>();
+    });
+    return out;
+  }
+
+  OperationalStats Stats() override {
+    OperationalStats out;
+    Translate("read the daemon's state", [&] {
+      auto row = tx_.exec1(kInboxStatsSql);
+      out.inbox_pending = row[0].as<std::int64_t>();
+      out.oldest_pending_seconds = row[1].as<double>();
+      out.inbox_failed = row[2].as<std::int64_t>();
+      for (const auto& r : tx_.exec("SELECT state, count(*) FROM tscb.pending_requests GROUP BY 1"))
+        out.requests[r[0].as<std::string>()] = r[1].as<std::int64_t>();
+    });
+    out.actions = ActionCounts();
+    return out;
+  }
+
+  std::vector<RecentError> RecentErrors(std::size_t limit) override {
+    std::vector<RecentError> out;
+    Translate("read recent errors", [&] {
+      for (const auto& r : tx_.exec_params(kRecentErrorsSql, static_cast<long>(limit)))
+        out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(),
+                       r[3].as<std::string>()});
     });
     return out;
   }

@@ -260,6 +260,66 @@ TEST_F(OperationsE2eTest, CertificateRotationServesNewHandshakesAndKeepsOpenConn
   EXPECT_EQ(InboxRows(), 3);
 }
 
+// The value of one sample in a Prometheus text scrape, or -1. Labels are
+// written sorted by name, as prometheus-cpp does: "name{a=\"x\",b=\"y\"}".
+double Sample(const std::string& scrape, const std::string& series) {
+  std::istringstream in(scrape);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  return -1;
+}
+
+TEST_F(OperationsE2eTest, MetricsPassPromtoolAndCountWhatWasSent) {
+  StartDaemon();
+  auto client = Client();
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(client.Post(kPath, Callback("m-" + std::to_string(i))).status, 200);
+  EXPECT_EQ(client.Post(kPath, Callback("m-0")).status, 200);  // a resend
+  EXPECT_EQ(Client().Post(kPath, "not json").status, 400);
+  boost::json::object wrong{{"requestId", "m-x"}, {"username", "u"}, {"password", "bad"}};
+  EXPECT_EQ(Client().Post(kPath, boost::json::serialize(wrong)).status, 401);
+  EXPECT_EQ(Client().Post("/callbacks/NoSuchService", Callback("m-y")).status, 404);
+  EXPECT_EQ(Client().Post(kPath, Callback("m-z"), {{"X-Forwarded-For", "203.0.113.9"}}).status,
+            403);
+
+  // The processor turns the 5 stored callbacks into events (none matches a
+  // request), and the sampler sees an empty backlog.
+  std::string scrape;
+  for (int i = 0; i < 100; ++i) {
+    scrape = Admin().Get("/metrics").body;
+    if (Sample(scrape, "tscb_callbacks_unmatched_total{service=\"CarrierService\"}") == 5 &&
+        Sample(scrape, "tscb_stats_sampled_timestamp_seconds") > 0 &&
+        Sample(scrape, "tscb_inbox_backlog") == 0)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const std::string svc = "service=\"CarrierService\"";
+  EXPECT_EQ(Sample(scrape, "tscb_callbacks_total{outcome=\"stored\"," + svc + "}"), 5) << scrape;
+  EXPECT_EQ(Sample(scrape, "tscb_callbacks_total{outcome=\"duplicate\"," + svc + "}"), 1);
+  EXPECT_EQ(Sample(scrape, "tscb_callbacks_total{outcome=\"not_json\"," + svc + "}"), 1);
+  EXPECT_EQ(Sample(scrape, "tscb_callbacks_total{outcome=\"bad_credentials\"," + svc + "}"), 1);
+  EXPECT_EQ(Sample(scrape, "tscb_http_rejected_total{reason=\"not_found\"}"), 1);
+  EXPECT_EQ(Sample(scrape, "tscb_http_rejected_total{reason=\"forbidden\"}"), 1);
+  EXPECT_EQ(Sample(scrape, "tscb_ack_latency_seconds_count"), 6);
+  EXPECT_EQ(Sample(scrape, "tscb_callbacks_unmatched_total{" + svc + "}"), 5);
+  EXPECT_EQ(Sample(scrape, "tscb_processing_latency_seconds_count"), 5);
+  EXPECT_EQ(Sample(scrape, "tscb_inbox_backlog"), 0);
+  EXPECT_EQ(Sample(scrape, "tscb_actions_by_state{state=\"queued\"}"), 0);
+  EXPECT_GE(Sample(scrape, "tscb_open_connections"), 0);
+
+  // promtool (Debian's prometheus package) lints the exposition format.
+  std::string file = dir_.Write("scrape.txt", scrape);
+  FILE* pipe = popen(("promtool check metrics < '" + file + "' 2>&1").c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string out;
+  char buf[512];
+  while (fgets(buf, sizeof buf, pipe)) out += buf;
+  int rc = pclose(pipe);
+  EXPECT_EQ(rc, 0) << "promtool check metrics:\n" << out;
+  EXPECT_EQ(out, "") << out;
+}
+
 TEST_F(OperationsE2eTest, RefusesToRunAsRootUnlessAllowed) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root";
   std::string config = WriteConfig({});

@@ -1,0 +1,50 @@
+#include "daemon/stats_sampler.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace tscb::daemon {
+
+StatsSampler::StatsSampler(StoreFactory factory, std::chrono::milliseconds interval,
+                           Metrics& metrics)
+    : factory_(std::move(factory)), interval_(interval), metrics_(metrics) {}
+
+StatsSampler::~StatsSampler() { Stop(); }
+
+void StatsSampler::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void StatsSampler::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    quit_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void StatsSampler::Run() {
+  std::unique_ptr<storage::ProcessingStore> store;
+  bool failing = false;
+  std::unique_lock lock(mu_);
+  while (!quit_) {
+    lock.unlock();
+    try {
+      if (!store) store = factory_();
+      metrics_.SetStats(store->Begin()->Stats());
+      if (failing) spdlog::info("stats: sampling the database works again");
+      failing = false;
+    } catch (const std::exception& e) {
+      // The database being away is reported by readiness and the inbox
+      // writers; here once, and the gauges keep their last values (their
+      // sample time says how old they are).
+      if (!failing) spdlog::warn("stats: cannot sample the database: {}", e.what());
+      failing = true;
+      store.reset();
+    }
+    lock.lock();
+    cv_.wait_for(lock, interval_, [&] { return quit_; });
+  }
+}
+
+}  // namespace tscb::daemon

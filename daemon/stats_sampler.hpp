@@ -1,0 +1,38 @@
+#pragma once
+// Samples the daemon's state as the database holds it (inbox backlog and the
+// age of its oldest row, pending requests and actions by state) every
+// `interval` on a thread and connection of its own, into the metrics, so a
+// scrape never waits on PostgreSQL. Thread-safe; Stop() joins.
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "daemon/metrics.hpp"
+#include "storage/processing.hpp"
+
+namespace tscb::daemon {
+
+class StatsSampler {
+ public:
+  using StoreFactory = std::function<std::unique_ptr<storage::ProcessingStore>()>;
+  StatsSampler(StoreFactory factory, std::chrono::milliseconds interval, Metrics& metrics);
+  ~StatsSampler();
+  void Start();
+  void Stop();
+
+ private:
+  void Run();
+
+  StoreFactory factory_;
+  std::chrono::milliseconds interval_;
+  Metrics& metrics_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool quit_ = false;
+  std::thread thread_;
+};
+
+}  // namespace tscb::daemon
