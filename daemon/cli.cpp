@@ -1,5 +1,6 @@
 #include "daemon/cli.hpp"
 
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "daemon/application.hpp"
 #include "daemon/cli_data.hpp"
 #include "daemon/cli_rules.hpp"
+#include "daemon/cli_status.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/registration_manager.hpp"
 #include "daemon/rule_book.hpp"
@@ -35,6 +37,10 @@ constexpr const char* kUsage =
     "  run            run the daemon (default)\n"
     "  check-config   validate the configuration; print every error\n"
     "  migrate        apply database migrations and exit\n"
+    "  status         the daemon's readiness and registrations, inbox backlog, pending\n"
+    "                 requests and actions by state, paused rules, the last errors\n"
+    "  events tail    the newest events, then each new one as it is stored (Ctrl-C\n"
+    "                 stops): [--kind K|prefix.*] [--device ID] [--lines N] [--count N]\n"
     "  register       make every configured service point at registration.public_url;\n"
     "                 with --dry-run, only print the plan (keep, register, replace)\n"
     "  deregister SERVICE   remove one service's callback registration\n"
@@ -163,9 +169,9 @@ int Main(int argc, char** argv) {
   bool allow_root = false;
   std::vector<std::string> operands;
   std::map<std::string, std::string> options;
-  static const std::set<std::string> kValueOptions = {"--ids",     "--state",  "--since",
-                                                      "--until",   "--format", "--event-file",
-                                                      "--service", "--rules",  "--limit"};
+  static const std::set<std::string> kValueOptions = {
+      "--ids",   "--state", "--since", "--until",  "--format", "--event-file", "--service",
+      "--rules", "--limit", "--kind",  "--device", "--lines",  "--count"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "-h" || arg == "--help") {
@@ -204,12 +210,25 @@ int Main(int argc, char** argv) {
       return 2;
     }
   }
+  // Operator commands print their result on stdout (table, csv or json);
+  // library log lines would mix into it, so only warnings, on stderr.
+  if (command != "run" && command != "register" && command != "deregister") {
+    auto logger = spdlog::stderr_logger_st("cli");
+    logger->set_pattern("%l: %v");
+    spdlog::set_default_logger(logger);
+    spdlog::set_level(spdlog::level::warn);
+  }
   if (IsRulesCommand(command)) {
     CommandLine cl{command, operands, options, dry_run};
     if (auto code = RunRulesCommandWithoutConfig(cl)) return *code;
     auto config = LoadOrReport(config_path);
     if (!config) return 2;
     return RunRulesCommand(cl, *config);
+  }
+  if (IsStatusCommand(command)) {
+    auto config = LoadOrReport(config_path);
+    if (!config) return 2;
+    return RunStatusCommand({command, operands, options, dry_run}, *config);
   }
   if (IsDataCommand(command)) {
     auto config = LoadOrReport(config_path);

@@ -6,6 +6,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "daemon/cli_output.hpp"
 #include "daemon/operator_api.hpp"
 #include "daemon/processor.hpp"
 #include "storage/inbox.hpp"
@@ -43,6 +44,16 @@ int Pending(const CommandLine& cl, const config::Config& config) {
                  "       ts-callbackd pending show REQUEST_ID\n";
     return 2;
   }
+  auto format = ParseFormat(Option(cl, "format"), "pending");
+  if (!format) return 2;
+  auto print = [&](const std::string& request_json) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(request_json, ec);
+    if (!ec && v.is_object())
+      PrintRecord(std::cout, *format, v.as_object());
+    else
+      std::cout << request_json << '\n';
+  };
   auto store = Store(config);
   if (cl.operands[0] == "show") {
     auto batch = store->Begin();
@@ -51,7 +62,7 @@ int Pending(const CommandLine& cl, const config::Config& config) {
       std::cerr << "pending show: no request " << cl.operands[1] << '\n';
       return 1;
     }
-    std::cout << *found << '\n';
+    print(*found);
     return 0;
   }
   std::string body = cl.operands[1];
@@ -69,11 +80,13 @@ int Pending(const CommandLine& cl, const config::Config& config) {
     return 1;
   }
   auto batch = store->Begin();
-  std::cout << batch->RequestJson(record.request_id).value_or("{}") << '\n';
+  print(batch->RequestJson(record.request_id).value_or("{}"));
   return 0;
 }
 
 int Replay(const CommandLine& cl, const config::Config& config) {
+  auto format = ParseFormat(Option(cl, "format"), "replay");
+  if (!format) return 2;
   std::vector<std::int64_t> ids;
   auto store = Store(config);
   std::string id_list = Option(cl, "ids");
@@ -99,9 +112,12 @@ int Replay(const CommandLine& cl, const config::Config& config) {
     auto batch = store->Begin();
     ids = batch->SelectInboxIds(state, since, until, 10'000'000);
   }
-  std::cout << "replay: " << ids.size() << " inbox row(s) selected\n";
+  // Progress on stderr; the result on stdout in the chosen format.
+  std::cerr << "replay: " << ids.size() << " inbox row(s) selected\n";
+  boost::json::object summary{{"selected", ids.size()}, {"dry_run", cl.dry_run}};
   if (cl.dry_run) {
-    std::cout << "dry run: nothing was processed\n";
+    std::cerr << "dry run: nothing was processed\n";
+    PrintRecord(std::cout, *format, summary);
     return 0;
   }
   Processor processor = MakeProcessor(config);
@@ -114,46 +130,18 @@ int Replay(const CommandLine& cl, const config::Config& config) {
     total.events += r.events;
     total.replayed += r.replayed;
     total.failed += r.failed;
-    std::cout << "replay: " << std::min(ids.size(), i + chunk) << "/" << ids.size() << " rows\n"
+    std::cerr << "replay: " << std::min(ids.size(), i + chunk) << "/" << ids.size() << " rows\n"
               << std::flush;
   }
-  std::cout << "replay: " << total.rows << " row(s): " << total.events << " new event(s), "
+  std::cerr << "replay: " << total.rows << " row(s): " << total.events << " new event(s), "
             << total.replayed << " already had theirs (nothing repeated), " << total.failed
             << " failed\n";
+  summary["rows"] = total.rows;
+  summary["new_events"] = total.events;
+  summary["already_processed"] = total.replayed;
+  summary["failed"] = total.failed;
+  PrintRecord(std::cout, *format, summary);
   return total.failed ? 1 : 0;
-}
-
-std::string CsvCell(const std::optional<std::string>& v) {
-  if (!v) return "";
-  if (v->find_first_of(",\"\n\r") == std::string::npos) return *v;
-  std::string out = "\"";
-  for (char c : *v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
-void PrintTable(const storage::pg::ReportTable& t) {
-  std::vector<std::size_t> width;
-  for (const auto& c : t.columns) width.push_back(c.size());
-  auto shown = [](const std::optional<std::string>& v) {
-    std::string s = v ? *v : "";
-    for (char& c : s)
-      if (c == '\n' || c == '\r' || c == '\t') c = ' ';
-    return s.size() > 60 ? s.substr(0, 57) + "..." : s;
-  };
-  for (const auto& row : t.rows)
-    for (std::size_t i = 0; i < row.size(); ++i)
-      width[i] = std::max(width[i], shown(row[i]).size());
-  auto line = [&](auto cell) {
-    for (std::size_t i = 0; i < width.size(); ++i) {
-      std::string s = cell(i);
-      std::cout << (i ? " | " : "") << s << std::string(width[i] - s.size(), ' ');
-    }
-    std::cout << '\n';
-  };
-  line([&](std::size_t i) { return t.columns[i]; });
-  line([&](std::size_t i) { return std::string(width[i], '-'); });
-  for (const auto& row : t.rows) line([&](std::size_t i) { return shown(row[i]); });
-  std::cout << "(" << t.rows.size() << " row" << (t.rows.size() == 1 ? "" : "s") << ")\n";
 }
 
 int Report(const CommandLine& cl, const config::Config& config) {
@@ -173,33 +161,18 @@ int Report(const CommandLine& cl, const config::Config& config) {
     std::cerr << "report: unknown report '" << cl.operands[0] << "'; reports: " << names << '\n';
     return 2;
   }
-  std::string format = Option(cl, "format");
-  if (format.empty()) format = "table";
-  if (format != "table" && format != "csv" && format != "json") {
-    std::cerr << "report: --format is table, csv or json\n";
-    return 2;
-  }
+  auto format = ParseFormat(Option(cl, "format"), "report");
+  if (!format) return 2;
   auto t = storage::pg::ReadReport(config.database.ConnectionString(), *view, Option(cl, "since"),
                                    Option(cl, "until"), 1'000'000);
-  if (format == "table") {
-    PrintTable(t);
-  } else if (format == "csv") {
-    for (std::size_t i = 0; i < t.columns.size(); ++i) std::cout << (i ? "," : "") << t.columns[i];
-    std::cout << '\n';
-    for (const auto& row : t.rows) {
-      for (std::size_t i = 0; i < row.size(); ++i) std::cout << (i ? "," : "") << CsvCell(row[i]);
-      std::cout << '\n';
-    }
-  } else {
-    boost::json::array out;
-    for (const auto& row : t.rows) {
-      boost::json::object o;
-      for (std::size_t i = 0; i < row.size(); ++i)
-        o[t.columns[i]] = row[i] ? boost::json::value(*row[i]) : boost::json::value(nullptr);
-      out.push_back(std::move(o));
-    }
-    std::cout << boost::json::serialize(out) << '\n';
+  boost::json::array rows;
+  for (const auto& row : t.rows) {
+    boost::json::object o;
+    for (std::size_t i = 0; i < row.size(); ++i)
+      o[t.columns[i]] = row[i] ? boost::json::value(*row[i]) : boost::json::value(nullptr);
+    rows.push_back(std::move(o));
   }
+  PrintRows(std::cout, *format, rows, t.columns);
   return 0;
 }
 
@@ -208,13 +181,18 @@ int Retention(const CommandLine& cl, const config::Config& config) {
     std::cerr << "usage: ts-callbackd retention [--dry-run]\n";
     return 2;
   }
-  std::cout << "retention: keeping " << config.retention.months << " month(s)"
+  auto format = ParseFormat(Option(cl, "format"), "retention");
+  if (!format) return 2;
+  std::cerr << "retention: keeping " << config.retention.months << " month(s)"
             << (cl.dry_run ? " (dry run: nothing is changed)" : "") << '\n';
   auto report = storage::pg::RunMaintenance(config.database.ConnectionString(),
                                             config.retention.months, cl.dry_run);
+  boost::json::array rows;
   if (!cl.dry_run)
-    std::cout << "retention: " << report.partitions_created << " partition(s) created ahead\n";
-  for (const auto& line : report.lines) std::cout << "retention: " << line << '\n';
+    rows.push_back(boost::json::object{
+        {"retention", std::to_string(report.partitions_created) + " partition(s) created ahead"}});
+  for (const auto& line : report.lines) rows.push_back(boost::json::object{{"retention", line}});
+  PrintRows(std::cout, *format, rows, {"retention"});
   return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <iterator>
 
 #include "config/yaml_reader.hpp"
+#include "daemon/cli_output.hpp"
 #include "daemon/rule_book.hpp"
 #include "daemon/time_format.hpp"
 #include "handlers/action_catalogue.hpp"
@@ -23,14 +24,14 @@ namespace {
 constexpr const char* kRulesUsage =
     "usage: ts-callbackd rules check FILE\n"
     "       ts-callbackd rules test (--event-file F [--service S] | --since 7d) [--rules FILE]\n"
-    "                               [--format text|json]   (a dry run: nothing is sent)\n"
+    "                               [--format table|csv|json]   (a dry run: nothing is sent)\n"
     "       ts-callbackd rules pause|resume RULE\n";
 constexpr const char* kActionsUsage =
-    "usage: ts-callbackd actions list [--state S] [--limit N] [--format table|json]\n"
+    "usage: ts-callbackd actions list [--state S] [--limit N] [--format table|csv|json]\n"
     "       ts-callbackd actions show ID | retry ID | cancel ID\n"
     "       ts-callbackd actions pause|resume ACTION_NAME\n"
     "       ts-callbackd actions paused\n"
-    "       ts-callbackd actions catalogue [--format markdown|json]\n";
+    "       ts-callbackd actions catalogue [--format markdown|table|csv|json]\n";
 
 std::string Opt(const CommandLine& cl, const std::string& name) {
   auto it = cl.options.find(name);
@@ -162,7 +163,9 @@ int Test(const CommandLine& cl, const config::Config* config) {
     std::cerr << kRulesUsage;
     return 2;
   }
-  const bool as_json = Opt(cl, "format") == "json";
+  auto format = ParseFormat(Opt(cl, "format") == "text" ? "" : Opt(cl, "format"), "rules test");
+  if (!format) return 2;
+  const bool as_json = *format != Format::kTable;  // json and csv collect the planned actions
   json::array all;
   std::size_t matched = 0, planned = 0, errors = 0;
   for (auto& t : events) {
@@ -208,7 +211,12 @@ int Test(const CommandLine& cl, const config::Config* config) {
     }
   }
   if (as_json) {
-    std::cout << json::serialize(all) << '\n';
+    PrintRows(
+        std::cout, *format, all,
+        *format == Format::kCsv
+            ? std::vector<std::string>{"event_id", "kind", "rule", "action", "method", "target",
+                                       "safe", "delay_ms", "idempotency_key", "body", "error"}
+            : std::vector<std::string>{});
   } else {
     std::cout << events.size() << " event(s), " << matched << " matched a rule, " << planned
               << " request(s) would be sent, " << errors
@@ -218,7 +226,13 @@ int Test(const CommandLine& cl, const config::Config* config) {
 }
 
 int Catalogue(const CommandLine& cl) {
-  if (Opt(cl, "format") == "json") {
+  const std::string wanted = Opt(cl, "format");
+  std::optional<Format> format;
+  if (wanted != "markdown" && !wanted.empty()) {
+    format = ParseFormat(wanted, "actions catalogue (or --format markdown, the default)");
+    if (!format) return 2;
+  }
+  if (format) {
     json::array out;
     for (const auto& a : handlers::Catalogue()) {
       json::array fields;
@@ -234,7 +248,10 @@ int Catalogue(const CommandLine& cl) {
                                  {"fields", std::move(fields)},
                                  {"open", a.open}});
     }
-    std::cout << json::serialize(out) << '\n';
+    PrintRows(std::cout, *format, out,
+              *format == Format::kJson ? std::vector<std::string>{}
+                                       : std::vector<std::string>{"name", "method", "path", "safe",
+                                                                  "correlate", "summary"});
     return 0;
   }
   std::cout << "| action | request | safe to repeat | body fields (* required) |\n"
@@ -260,37 +277,48 @@ int Catalogue(const CommandLine& cl) {
   return 0;
 }
 
-void PrintActions(const std::vector<storage::OutboxAction>& actions, bool as_json) {
-  if (as_json) {
+json::object ActionJson(const storage::OutboxAction& a) {
+  json::object o{{"id", a.id},
+                 {"rule", a.rule},
+                 {"action", a.action},
+                 {"state", a.state},
+                 {"safe", a.safe},
+                 {"attempts", a.attempts},
+                 {"max_attempts", a.max_attempts},
+                 {"method", a.method},
+                 {"target", a.target},
+                 {"created_at", a.created_at},
+                 {"next_attempt_at", a.next_attempt_at},
+                 {"completed_at", a.completed_at},
+                 {"http_status", a.http_status},
+                 {"last_error", a.last_error},
+                 {"request_id", a.request_id},
+                 {"cause_event_id", a.cause_event_id},
+                 {"chain_id", a.chain_id},
+                 {"depth", a.depth}};
+  if (a.body_json) {
+    boost::system::error_code ec;
+    o["body"] = json::parse(*a.body_json, ec);
+  }
+  return o;
+}
+
+void PrintActions(const std::vector<storage::OutboxAction>& actions, Format format) {
+  if (format != Format::kTable) {
     json::array out;
     for (const auto& a : actions) {
-      json::object o{{"id", a.id},
-                     {"rule", a.rule},
-                     {"action", a.action},
-                     {"state", a.state},
-                     {"safe", a.safe},
-                     {"attempts", a.attempts},
-                     {"max_attempts", a.max_attempts},
-                     {"method", a.method},
-                     {"target", a.target},
-                     {"created_at", a.created_at},
-                     {"next_attempt_at", a.next_attempt_at},
-                     {"completed_at", a.completed_at},
-                     {"http_status", a.http_status},
-                     {"last_error", a.last_error},
-                     {"request_id", a.request_id},
-                     {"cause_event_id", a.cause_event_id},
-                     {"chain_id", a.chain_id},
-                     {"depth", a.depth}};
-      if (a.body_json) {
-        boost::system::error_code ec;
-        o["body"] = json::parse(*a.body_json, ec);
-      }
+      json::object o = ActionJson(a);
       out.push_back(std::move(o));
     }
-    std::cout << json::serialize(out) << '\n';
+    PrintRows(std::cout, format, out,
+              format == Format::kJson
+                  ? std::vector<std::string>{}
+                  : std::vector<std::string>{"id", "state", "action", "rule", "attempts",
+                                             "max_attempts", "method", "target", "request_id",
+                                             "created_at", "completed_at", "last_error"});
     return;
   }
+  // The table: one line per action, its last error in full below it.
   for (const auto& a : actions) {
     std::cout << a.id << "  " << a.state << "  " << a.action << "  rule " << a.rule << "  "
               << a.attempts << "/" << a.max_attempts << " attempt(s)  " << a.method << " "
@@ -342,6 +370,8 @@ int Actions(const CommandLine& cl, const config::Config& config) {
   if (sub == "catalogue") return Catalogue(cl);
   if ((sub == "pause" || sub == "resume") && cl.operands.size() == 2)
     return Pause("action", cl, config);
+  auto format = ParseFormat(Opt(cl, "format"), "actions");
+  if (!format) return 2;
   storage::pg::PgProcessingStore store(config.database.ConnectionString());
   auto batch = store.Begin();
   if (sub == "list" && cl.operands.size() == 1) {
@@ -355,12 +385,14 @@ int Actions(const CommandLine& cl, const config::Config& config) {
         return 2;
       }
     }
-    PrintActions(batch->ListActions(Opt(cl, "state"), 0, static_cast<std::size_t>(limit)),
-                 Opt(cl, "format") == "json");
+    PrintActions(batch->ListActions(Opt(cl, "state"), 0, static_cast<std::size_t>(limit)), *format);
     return 0;
   }
   if (sub == "paused" && cl.operands.size() == 1) {
-    for (const auto& [kind, name] : batch->Paused()) std::cout << kind << " " << name << '\n';
+    json::array rows;
+    for (const auto& [kind, name] : batch->Paused())
+      rows.push_back(json::object{{"kind", kind}, {"name", name}});
+    PrintRows(std::cout, *format, rows, {"kind", "name"});
     return 0;
   }
   const std::int64_t id = IdOperand(cl);
@@ -371,7 +403,10 @@ int Actions(const CommandLine& cl, const config::Config& config) {
       return 1;
     }
     if (sub == "show") {
-      PrintActions(found, true);
+      if (*format == Format::kTable)
+        PrintRecord(std::cout, *format, ActionJson(found[0]));
+      else
+        PrintActions(found, *format);
       return 0;
     }
     bool done = sub == "retry" ? batch->RetryAction(id) : batch->CancelAction(id);
@@ -406,9 +441,16 @@ std::optional<int> RunRulesCommandWithoutConfig(const CommandLine& cl) {
       std::cerr << kRulesUsage;
       return 2;
     }
+    auto format = ParseFormat(Opt(cl, "format"), "rules check");
+    if (!format) return 2;
     auto set = CompileOrReport(cl.operands[1]);
     if (!set) return 2;
-    std::cout << cl.operands[1] << ": OK (" << set->Size() << " active rule(s))\n";
+    if (*format == Format::kTable)
+      std::cout << cl.operands[1] << ": OK (" << set->Size() << " active rule(s))\n";
+    else
+      PrintRecord(
+          std::cout, *format,
+          json::object{{"file", cl.operands[1]}, {"ok", true}, {"active_rules", set->Size()}});
     return 0;
   }
   if (cl.command == "rules" && sub == "test" && !Opt(cl, "rules").empty() &&

@@ -108,6 +108,7 @@ struct OperationalStats {
   std::int64_t inbox_pending = 0;
   double oldest_pending_seconds = 0;  // age of the oldest pending inbox row; 0 when none
   std::int64_t inbox_failed = 0;
+  std::string last_callback_at;  // timestamptz text of the newest inbox row; "" when none
   std::map<std::string, std::int64_t> requests;  // pending requests by state
   std::map<std::string, std::int64_t> actions;   // outbox actions by state
 };
@@ -182,6 +183,12 @@ class ProcessingBatch {
   virtual std::vector<std::pair<std::string, std::string>> Paused() = 0;  // (kind, name)
   virtual std::map<std::string, std::int64_t> ActionCounts() = 0;         // by state
   virtual OperationalStats Stats() = 0;
+  // `events tail`: events with id > `after_id` in id order (after_id < 0:
+  // the newest `limit`, oldest first), of a kind ("" any; "sms.*" a prefix)
+  // and naming a device by any identifier ("" any). Only the event's own
+  // columns are filled (no request or body).
+  virtual std::vector<EventRow> TailEvents(std::int64_t after_id, const std::string& kind,
+                                           const std::string& device, std::size_t limit) = 0;
   // The newest `limit` failed inbox rows and failed/dead/needs_review actions.
   virtual std::vector<RecentError> RecentErrors(std::size_t limit) = 0;
   // Stored events received since `since` (timestamptz text), oldest first.

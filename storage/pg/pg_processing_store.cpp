@@ -250,7 +250,27 @@ constexpr const char* kInboxStatsSql = R"sql(
 SELECT (SELECT count(*) FROM tscb.inbox WHERE state = 'pending'),
        coalesce((SELECT extract(epoch FROM now() - received_at)::float8 FROM tscb.inbox
                  WHERE state = 'pending' ORDER BY id LIMIT 1), 0),
-       (SELECT count(*) FROM tscb.inbox WHERE state = 'failed')
+       (SELECT count(*) FROM tscb.inbox WHERE state = 'failed'),
+       coalesce((SELECT received_at::text FROM tscb.inbox ORDER BY id DESC LIMIT 1), '')
+)sql";
+
+// $1 after_id (-1: the newest), $2 kind ('' any, 'x.*' prefix), $3 device, $4 limit.
+constexpr const char* kTailEventsSql = R"sql(
+SELECT * FROM (
+  SELECT e.id, e.received_at::text, extract(epoch FROM e.received_at)::float8,
+         coalesce(e.service, ''), e.kind, e.status, coalesce(e.raw_status, ''),
+         coalesce(e.request_id, ''), coalesce(e.account, ''), e.device_ids::text,
+         coalesce(e.error_code, ''), coalesce(e.error_message, ''), e.payload::text
+  FROM tscb.events e
+  WHERE ($1 < 0 OR e.id > $1)
+    AND ($2 = '' OR e.kind = $2
+         OR (right($2, 2) = '.*' AND starts_with(e.kind, left($2, -1))))
+    AND ($3 = '' OR EXISTS (SELECT 1 FROM tscb.event_devices d
+                            WHERE d.event_id = e.id AND d.received_at = e.received_at
+                              AND d.id = $3))
+  ORDER BY CASE WHEN $1 < 0 THEN -e.id ELSE e.id END
+  LIMIT $4
+) t ORDER BY 1
 )sql";
 
 constexpr const char* kRecentErrorsSql = R"sql(
@@ -590,10 +610,37 @@ class PgBatch final : public ProcessingBatch {
       out.inbox_pending = row[0].as<std::int64_t>();
       out.oldest_pending_seconds = row[1].as<double>();
       out.inbox_failed = row[2].as<std::int64_t>();
+      out.last_callback_at = row[3].as<std::string>();
       for (const auto& r : tx_.exec("SELECT state, count(*) FROM tscb.pending_requests GROUP BY 1"))
         out.requests[r[0].as<std::string>()] = r[1].as<std::int64_t>();
     });
     out.actions = ActionCounts();
+    return out;
+  }
+
+  std::vector<EventRow> TailEvents(std::int64_t after_id, const std::string& kind,
+                                   const std::string& device, std::size_t limit) override {
+    std::vector<EventRow> out;
+    Translate("read events", [&] {
+      for (const auto& row : tx_.exec_params(kTailEventsSql, static_cast<long long>(after_id), kind,
+                                             device, static_cast<long>(limit))) {
+        EventRow e;
+        e.id = row[0].as<std::int64_t>();
+        e.received_at = row[1].as<std::string>();
+        e.received_epoch = row[2].as<double>();
+        e.service = row[3].as<std::string>();
+        e.kind = row[4].as<std::string>();
+        e.status = row[5].as<std::string>();
+        e.raw_status = row[6].as<std::string>();
+        e.request_id = row[7].as<std::string>();
+        e.account = row[8].as<std::string>();
+        e.device_ids_json = row[9].as<std::string>();
+        e.error_code = row[10].as<std::string>();
+        e.error_message = row[11].as<std::string>();
+        e.payload_json = row[12].as<std::string>();
+        out.push_back(std::move(e));
+      }
+    });
     return out;
   }
 

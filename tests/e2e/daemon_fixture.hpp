@@ -72,6 +72,7 @@ struct DaemonOptions {
   std::string max_connections = "100";
   bool tls = true;
   int listener_port = 0;
+  int admin_port = 0;
   std::string extra_yaml;  // appended: thingspace and registration sections
   std::string api_token;   // admin.api_token (from a secret file) when set
   std::string cert_dir;    // cert.pem and key.pem; "" = the suite's test certificates
@@ -111,7 +112,7 @@ class DaemonTest : public ::testing::Test {
         << " } }\n";
     }
     y << "inbox: { linger: " << o.linger << " }\n"
-      << "admin: { address: 127.0.0.1, port: 0"
+      << "admin: { address: 127.0.0.1, port: " << o.admin_port
       << (o.api_token.empty()
               ? std::string()
               : ", api_token: { file: " + dir_.Write("secrets/api-token", o.api_token) + " }")

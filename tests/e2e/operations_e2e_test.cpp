@@ -320,6 +320,82 @@ TEST_F(OperationsE2eTest, MetricsPassPromtoolAndCountWhatWasSent) {
   EXPECT_EQ(out, "") << out;
 }
 
+boost::json::object FixtureBody(const std::string& name) {
+  for (auto& f : LoadFixtures())
+    if (f.name == name) return f.body;
+  throw std::runtime_error("no fixture " + name);
+}
+
+TEST_F(OperationsE2eTest, StatusAndEventsTailInEveryFormat) {
+  DaemonOptions options;
+  options.admin_port = FreePort();  // status finds the daemon through admin.port
+  StartDaemon(options);
+  std::string config = dir_.Path() + "/config.yaml";
+  // Follows only new events, of one device (any of its identifiers), then stops.
+  DaemonProcess tail({"events", "tail", "--lines", "0", "--device", "5555550100", "--count", "2",
+                      "--format", "json", "--config", config},
+                     dir_.Path() + "/tail.txt");
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));  // it has read the newest id
+  auto client = Client();
+  auto activate = FixtureBody("CarrierService__activate_success");
+  auto sms = FixtureBody("EnhancedConnectivityService__sms_mo");
+  auto other = FixtureBody("CarrierService__suspend");
+  EXPECT_EQ(client.Post(kPath, AsSent("CarrierService", activate)).status, 200);
+  EXPECT_EQ(client.Post(kPath, AsSent("CarrierService", other)).status, 200);
+  EXPECT_EQ(client
+                .Post("/callbacks/EnhancedConnectivityService",
+                      AsSent("EnhancedConnectivityService", sms))
+                .status,
+            200);
+  ASSERT_EQ(tail.Wait(std::chrono::seconds(15)), 0) << tail.Log();
+  std::istringstream lines(tail.Log());
+  std::vector<boost::json::object> events;
+  for (std::string line; std::getline(lines, line);)
+    if (!line.empty()) events.push_back(boost::json::parse(line).as_object());
+  ASSERT_EQ(events.size(), 2u) << tail.Log();
+  EXPECT_EQ(events[0].at("service").as_string(), "CarrierService");
+  EXPECT_EQ(events[1].at("service").as_string(), "EnhancedConnectivityService");
+  EXPECT_LT(events[0].at("id").as_int64(), events[1].at("id").as_int64());
+
+  // Kind filter with a prefix, as a table, from the start.
+  auto kinds = RunBinary({"events", "tail", "--kind", events[1].at("kind").as_string().c_str(),
+                          "--count", "1", "--config", config});
+  EXPECT_EQ(kinds.exit_code, 0) << kinds.output;
+  EXPECT_NE(kinds.output.find("EnhancedConnectivityService"), std::string::npos) << kinds.output;
+
+  for (int i = 0; i < 50 && db_.Scalar("SELECT count(*) FROM tscb.inbox WHERE state = "
+                                       "'pending'") > 0;
+       ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto json = RunBinary({"status", "--format", "json", "--config", config});
+  ASSERT_EQ(json.exit_code, 0) << json.output;
+  auto status = boost::json::parse(json.output).as_object();
+  EXPECT_EQ(status.at("daemon").at("ready"), true);
+  EXPECT_EQ(status.at("inbox").at("backlog").as_int64(), 0);
+  EXPECT_FALSE(status.at("inbox").at("last_callback_at").as_string().empty());
+  EXPECT_EQ(status.at("requests").at("pending").as_int64(), 0);
+  EXPECT_EQ(status.at("actions").at("queued").as_int64(), 0);
+  EXPECT_TRUE(status.at("last_errors").as_array().empty());
+
+  auto table = RunBinary({"status", "--config", config});
+  EXPECT_EQ(table.exit_code, 0) << table.output;
+  EXPECT_NE(table.output.find("daemon.ready"), std::string::npos) << table.output;
+  EXPECT_NE(table.output.find("inbox.backlog"), std::string::npos);
+  EXPECT_NE(table.output.find("last errors"), std::string::npos);
+  auto csv = RunBinary({"status", "--format", "csv", "--config", config});
+  EXPECT_EQ(csv.output.rfind("field,value\n", 0), 0u) << csv.output;
+  auto bad = RunBinary({"status", "--format", "xml", "--config", config});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("--format is table, csv or json"), std::string::npos);
+
+  // The daemon gone: status says so and exits 1.
+  daemon_->Signal(SIGTERM);
+  ASSERT_EQ(daemon_->Wait(std::chrono::seconds(10)), 0);
+  auto down = RunBinary({"status", "--format", "json", "--config", config});
+  EXPECT_EQ(down.exit_code, 1) << down.output;
+  EXPECT_EQ(boost::json::parse(down.output).at("daemon").at("reachable"), false);
+}
+
 TEST_F(OperationsE2eTest, RefusesToRunAsRootUnlessAllowed) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root";
   std::string config = WriteConfig({});

@@ -243,9 +243,11 @@ TEST_F(ProcessingTest, CliRegistersLateRequestsAndReplayChangesNothing) {
       RunBinary({"pending", "add",
                  json::serialize(json::object{
                      {"requestId", id}, {"action", "deactivate"}, {"devices", Devices(2)}}),
-                 "--config", config});
+                 "--format", "json", "--config", config});
   EXPECT_EQ(added.exit_code, 0) << added.output;
-  EXPECT_NE(added.output.find("\"state\" : \"succeeded\""), std::string::npos) << added.output;
+  EXPECT_EQ(json::parse(added.output).at("state"), "succeeded") << added.output;
+  auto shown = RunBinary({"pending", "show", id, "--config", config});  // a field/value table
+  EXPECT_NE(shown.output.find("receivedCallbacks | 2"), std::string::npos) << shown.output;
   EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events WHERE correlation = 'matched'"), 2);
 
   auto replay = RunBinary({"replay", "--state", "processed", "--config", config});
