@@ -70,21 +70,38 @@ int Status(const CommandLine& cl, const config::Config& config) {
   }
   json::object status;
   json::object daemon = DaemonView(config.admin);
+  json::value registration = nullptr;
   if (auto* reg = daemon.if_contains("registration")) {
-    status["registration"] = *reg;
+    registration = *reg;
     daemon.erase("registration");
   }
   bool ready = daemon["ready"].is_bool() && daemon["ready"].as_bool();
   status["daemon"] = std::move(daemon);
+  // A table shows one line per service: "state  url  (checked at)".
+  if (*format == Format::kTable && registration.is_object()) {
+    json::object lines;
+    for (const auto& [service, r] : registration.as_object()) {
+      if (!r.is_object()) continue;
+      const auto& o = r.as_object();
+      auto field = [&](const char* k) { return o.contains(k) ? CellText(o.at(k)) : std::string(); };
+      std::string line = field("state") + "  " + field("url");
+      if (field("detail") != field("state") && !field("detail").empty())
+        line += "  (" + field("detail") + ")";
+      lines[service] = line;
+    }
+    registration = std::move(lines);
+  }
+  if (!registration.is_null()) status["registration"] = std::move(registration);
   json::array errors;
   try {
     storage::pg::PgProcessingStore store(config.database.ConnectionString());
     auto batch = store.Begin();
     auto s = batch->Stats();
-    status["inbox"] = json::object{{"backlog", s.inbox_pending},
-                                   {"oldest_pending_seconds", s.oldest_pending_seconds},
-                                   {"failed", s.inbox_failed},
-                                   {"last_callback_at", s.last_callback_at}};
+    status["inbox"] = json::object{
+        {"backlog", s.inbox_pending},
+        {"oldest_pending_seconds", static_cast<std::int64_t>(s.oldest_pending_seconds)},
+        {"failed", s.inbox_failed},
+        {"last_callback_at", s.last_callback_at}};
     status["requests"] =
         Counts(s.requests, {"pending", "succeeded", "failed", "partial", "timed_out"});
     status["actions"] = Counts(s.actions, {"queued", "in_flight", "succeeded", "failed", "dead",

@@ -85,6 +85,11 @@ check_unit() {
 
 # A free port in 28200-28220: ThingSpace calls only ports of its list
 # (spec 3.5), and the daemon checks its public URL against it.
+# Any free loopback port (the kernel's choice).
+free_port() {
+  python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"
+}
+
 thingspace_port() {
   local p
   for p in $(seq 28200 28220); do

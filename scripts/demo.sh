@@ -1,22 +1,36 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: install, build, start a local PostgreSQL,
 # the carrier simulator (tests/sim, a fake ThingSpace) and ts-callbackd
-# (self-signed certificate, local config). The daemon logs in to the
-# simulator and registers its callback URLs; the simulator then delivers
-# callbacks the way ThingSpace does (results of an activation and an SMS,
-# unsolicited messages, the spec's example bodies, resends), a forged one is
-# posted, and the demo shows what was stored. Everything it starts is stopped
-# at the end, by PID, unless --keep is given.
+# (self-signed certificate, local config, sample rules). The daemon logs in
+# to the simulator and registers its callback URLs; then a fleet scenario:
+# 50 devices activated (one fails), the welcome-SMS and custom-field rules
+# firing for each, device SMS, an NB-IoT device with NIDD, a usage alert
+# that suspends a device, a dropped callback recovered through the request
+# status endpoint, the spec's example bodies with ThingSpace's resends, a
+# forged callback. It ends with `ts-callbackd status` and the report views,
+# and checks the final counts (exit 1 if any is off). Everything it starts
+# is stopped at the end, by PID, unless --keep is given.
+#   scripts/demo.sh [--keep] [--short]   --short: 10 devices (what CI runs)
+#   TSCB_DEMO_SKIP_BUILD=1: use the binaries in $TSCB_BUILD as they are (ctest)
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 . "$TSCB_ROOT/scripts/pg.sh"
 . "$TSCB_ROOT/scripts/certs.sh"
 
 keep=false
-[ "${1:-}" = "--keep" ] && keep=true
+devices_n=50
+for arg in "$@"; do
+  case $arg in
+    --keep) keep=true ;;
+    --short) devices_n=10 ;;
+    *) echo "usage: scripts/demo.sh [--keep] [--short]" >&2; exit 2 ;;
+  esac
+done
 
-install_deps
-build RelWithDebInfo
+if [ "${TSCB_DEMO_SKIP_BUILD:-0}" != 1 ]; then
+  install_deps
+  build RelWithDebInfo
+fi
 
 work=$(mktemp -d /tmp/tscb-demo.XXXXXX)
 daemon_pid=
@@ -76,7 +90,8 @@ simctl() {  # simctl PATH [JSON]: the simulator's control API
     head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$work/secrets/$s"
     echo "  $s: { username: demo-$s, password: { file: secrets/$s } }"
   done
-  echo "admin: { address: 127.0.0.1, port: 0, api_token: { file: secrets/api-token } }"
+  echo "admin: { address: 127.0.0.1, port: $(free_port), api_token: { file: secrets/api-token } }"
+  echo "requests: { reconcile_interval: 1s }"
   echo "thingspace:"
   echo "  oauth_url: $sim/api/ts/v1/oauth2/token"
   echo "  m2m_url: $sim/api/m2m/v1"
@@ -135,11 +150,37 @@ PY
     --data-binary @"$work/body.json" "https://localhost:$port/callbacks/$service"
 }
 
-until_none() {  # until_none SQL: waits up to 5 s for a count of 0
-  for _ in $(seq 50); do
-    [ "$(psql "host=127.0.0.1 port=$TSCB_PG_PORT user=postgres dbname=tscb" -tAc "$1")" = 0 ] && return
+sql() { psql "host=127.0.0.1 port=$TSCB_PG_PORT user=postgres dbname=tscb" -tAc "$1"; }
+table() { psql "host=127.0.0.1 port=$TSCB_PG_PORT user=postgres dbname=tscb" -P pager=off -c "$1"; }
+tscb() { "$TSCB_BUILD/daemon/ts-callbackd" "$@" --config "$work/config.yaml"; }
+
+# wait_until WHAT SQL [SECONDS]: until SQL counts 0, showing what is left each second.
+wait_until() {
+  local what=$1 query=$2 limit=${3:-30} left i
+  for i in $(seq $((limit * 10))); do
+    left=$(sql "$query")
+    [ "$left" = 0 ] && { echo "  $what: done"; return 0; }
+    [ $((i % 10)) = 0 ] && echo "  $what: $left left ..."
     sleep 0.1
   done
+  echo "  $what: still $left after ${limit} s" >&2
+  return 1
+}
+# The simulator has delivered everything it queued (acked, or dropped on purpose).
+deliveries_settled() {
+  for _ in $(seq 300); do
+    simctl /_sim/deliveries | python3 -c "import json,sys; c=json.load(sys.stdin)['counts']; sys.exit(0 if set(c) <= {'acked', 'dropped'} else 1)" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+# Everything stored is processed and every action is sent and answered.
+settled() {
+  deliveries_settled
+  wait_until "inbox rows to process" "SELECT count(*) FROM tscb.inbox WHERE state = 'pending'"
+  wait_until "actions to send" "SELECT count(*) FROM tscb.actions WHERE state IN ('queued', 'in_flight')"
+  deliveries_settled  # the callbacks of those actions
+  wait_until "inbox rows to process" "SELECT count(*) FROM tscb.inbox WHERE state = 'pending'"
 }
 
 log "Self-registration: the daemon logged in and registered each service's URL"
@@ -155,70 +196,125 @@ simctl /_sim/registrations | python3 -c "import json,sys; [print('   ', s, '->',
 echo "  ts-callbackd register --dry-run (nothing to change):"
 "$TSCB_BUILD/daemon/ts-callbackd" register --dry-run --config "$work/config.yaml" 2>/dev/null | sed 's/^/    /'
 
-log "ThingSpace delivers callbacks: an activation (one NB-IoT line, one that fails), an SMS, unsolicited messages"
 account=0000123456-00001
-devices='[{"deviceIds": [{"id": "990013907835573", "kind": "imei"}]}, {"deviceIds": [{"id": "89148000000800139999", "kind": "iccid"}]}]'
-activation=$(simctl /_sim/trigger '{"path": "/devices/actions/activate", "request": {"accountName": "'$account'", "servicePlan": "M2M NBIOT", "devices": '"$devices"'}}')
-echo "  activate: $activation"
-request_id=$(printf '%s' "$activation" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requestId"])')
-# Another system sent that activation: tell the daemon, so its callbacks are matched.
 api() { curl -s -H "Authorization: Bearer $(cat "$work/secrets/api-token")" "$@"; }
-echo "  registered with the operator API: $(api -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
-  --data-binary '{"requestId": "'"$request_id"'", "action": "activate", "nbiot": true, "devices": '"$devices"'}' \
-  "http://127.0.0.1:$admin/v1/requests")"
-echo "  sms:      $(simctl /_sim/trigger '{"path": "/sms", "request": {"accountName": "'$account'", "deviceIds": [{"id": "5555550100", "kind": "mdn"}], "smsMessage": "ping"}}')"
-for s in ExternalProvisioningChanges AlertService ResumeTrackingNotification; do
-  echo "  $s: $(simctl /_sim/unsolicited '{"account": "'$account'", "service": "'$s'", "count": 1}')"
-done
+# register_request JSON: another system sent a request; the daemon matches its callbacks.
+register_request() {
+  api -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data-binary "$1" \
+    "http://127.0.0.1:$admin/v1/requests"
+}
+trigger() {  # trigger PATH REQUEST_JSON: the simulator runs that API call's callbacks; prints the requestId
+  simctl /_sim/trigger "{\"path\": \"$1\", \"request\": $2}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["requestId"])'
+}
 
-log "The spec's example bodies (section 4.3), delivered by the simulator; half of the acks are \"lost\", so ThingSpace resends"
+log "1. Activate $devices_n devices (the last one fails): the welcome-SMS and custom-field rules fire for each activated one"
+fleet=$(python3 -c "
+import json, sys
+n = int(sys.argv[1])
+ids = ['891480000008001%05d' % i for i in range(1, n)] + ['89148000000800139999']
+print(json.dumps([{'deviceIds': [{'id': i, 'kind': 'iccid'}]} for i in ids]))" "$devices_n")
+fleet_request=$(trigger /devices/actions/activate "{\"accountName\": \"$account\", \"servicePlan\": \"M2M5GB\", \"devices\": $fleet}")
+echo "  activate request $fleet_request: $devices_n devices; registered with the operator API:" \
+  "$(register_request "{\"requestId\": \"$fleet_request\", \"action\": \"activate\", \"devices\": $fleet}")"
+settled
+echo "  the request: $(sql "SELECT state || ', ' || received_callbacks || ' of ' || expected_callbacks || ' callbacks' FROM tscb.pending_requests WHERE request_id = '$fleet_request'")"
+table "SELECT action, state, count(*) FROM tscb.actions GROUP BY 1, 2 ORDER BY 1, 2"
+
+log "2. Devices send SMS (mobile originated), and ThingSpace confirms the welcome SMS"
+echo "  $(simctl /_sim/unsolicited "{\"account\": \"$account\", \"service\": \"EnhancedConnectivityService\", \"count\": 3}")"
+settled
+table "SELECT direction, count(*) FROM report.sms GROUP BY 1 ORDER BY 1"
+
+log "3. An NB-IoT device: activated (NIDD configuration created), a NIDD message to it (queued, then delivered), one from it"
+nbiot='[{"deviceIds": [{"id": "990013907835573", "kind": "imei"}]}]'
+nbiot_request=$(trigger /devices/actions/activate "{\"accountName\": \"$account\", \"servicePlan\": \"M2M NBIOT\", \"devices\": $nbiot}")
+echo "  activate (NB-IoT) $nbiot_request: $(register_request "{\"requestId\": \"$nbiot_request\", \"action\": \"activate\", \"nbiot\": true, \"devices\": $nbiot}")"
+nidd_request=$(trigger /devices/nidd/message "{\"accountName\": \"$account\", \"deviceIds\": [{\"id\": \"990013907835573\", \"kind\": \"imei\"}], \"message\": \"SGVsbG8=\"}")
+echo "  nidd message $nidd_request: $(register_request "{\"requestId\": \"$nidd_request\", \"action\": \"nidd\", \"nbiot\": true, \"devices\": $nbiot}")"
+echo "  $(simctl /_sim/unsolicited "{\"account\": \"$account\", \"service\": \"NiddService\", \"count\": 1}")"
+settled
+table "SELECT kind, status, count(*) FROM tscb.events WHERE kind LIKE 'nidd.%' GROUP BY 1, 2 ORDER BY 1, 2"
+
+log "4. A usage alert: the suspend-on-usage-alert rule suspends that device"
+echo "  $(simctl /_sim/unsolicited "{\"account\": \"$account\", \"service\": \"AlertService\", \"count\": 1}")"
+settled
+table "SELECT id, action, state, request_id FROM tscb.actions WHERE action = 'devices.suspend'"
+
+log "5. A dropped callback: ThingSpace never delivers it; the reconciler asks the request status endpoint"
+simctl /_sim/faults '{"drop_rate": 1.0}' >/dev/null
+one='[{"deviceIds": [{"id": "89148000000800177777", "kind": "iccid"}]}]'
+dropped_request=$(trigger /devices/actions/restore "{\"accountName\": \"$account\", \"devices\": $one}")
+deliveries_settled
+simctl /_sim/faults '{"drop_rate": 0}' >/dev/null
+echo "  restore $dropped_request (its callback dropped), registered with a 1 s deadline:" \
+  "$(register_request "{\"requestId\": \"$dropped_request\", \"action\": \"restore\", \"devices\": $one, \"deadline\": 1}")"
+wait_until "the dropped request to be recovered" \
+  "SELECT count(*) FROM tscb.pending_requests WHERE request_id = '$dropped_request' AND state = 'pending'"
+echo "  $(sql "SELECT 'request ' || request_id || ': ' || state || ' (callbacks received: ' || received_callbacks || ', ' || coalesce(status_answer, '-') || ')' FROM tscb.pending_requests WHERE request_id = '$dropped_request'")"
+
+log "6. The spec's example bodies (section 4.3); half of the acks are \"lost\", so ThingSpace resends"
 simctl /_sim/faults '{"duplicate_rate": 0.5}' >/dev/null
 for f in "$TSCB_ROOT"/tests/data/callbacks/*.json; do
   name=$(basename "$f" .json)
   simctl /_sim/send "{\"account\": \"$account\", \"service\": \"${name%%__*}\", \"body\": $(cat "$f")}" >/dev/null
 done
-for _ in $(seq 100); do
-  simctl /_sim/deliveries | python3 -c "import json,sys; c=json.load(sys.stdin)['counts']; sys.exit(0 if set(c) <= {'acked'} else 1)" && break
-  sleep 0.1
-done
+settled
+simctl /_sim/faults '{"duplicate_rate": 0}' >/dev/null
 simctl /_sim/deliveries | python3 -c "
 import json, sys
 d = json.load(sys.stdin)
 print('  deliveries:', d['counts'], '(resends of an acked callback:', sum(x['duplicate'] for x in d['deliveries']), ')')"
 
-log "A forged callback with the wrong password: refused, nothing stored"
+log "7. A forged callback with the wrong password: refused, nothing stored"
 printf '  forged -> %s %s\n' \
   "$(post CarrierService "$TSCB_ROOT/tests/data/callbacks/CarrierService__suspend.json" not-the-password)" \
   "$(cat "$work/reply.json")"
 
-log "What the inbox holds (credentials removed before storing)"
-psql "host=127.0.0.1 port=$TSCB_PG_PORT user=postgres dbname=tscb" -P pager=off -c \
-  "SELECT id, service, request_id, device_kind || ':' || device_id AS device, attempt, deliveries,
-          left(body::text, 60) AS body
-   FROM tscb.inbox ORDER BY id"
-psql "host=127.0.0.1 port=$TSCB_PG_PORT user=postgres dbname=tscb" -P pager=off -tAc \
-  "SELECT 'rows: ' || count(*) || ', resent ones (deliveries > 1): ' ||
-          count(*) FILTER (WHERE deliveries > 1) || ', rows holding a password: ' ||
-          count(*) FILTER (WHERE body ? 'password') FROM tscb.inbox"
-
-log "Processing: events by kind, and the activation request (one device failed: partial)"
-until_none "SELECT count(*) FROM tscb.inbox WHERE state = 'pending'"
-psql "host=127.0.0.1 port=$TSCB_PG_PORT user=postgres dbname=tscb" -P pager=off -c \
-  "SELECT kind, status, count(*) FROM tscb.events GROUP BY 1, 2 ORDER BY 1, 2"
-api "http://127.0.0.1:$admin/v1/requests/$request_id" | python3 -m json.tool | sed 's/^/  /'
-echo "  ts-callbackd report callbacks_daily:"
-"$TSCB_BUILD/daemon/ts-callbackd" report callbacks_daily --config "$work/config.yaml" | sed 's/^/    /'
-
-log "Follow-up actions the rules fired (sent to the simulator once each, whatever was resent)"
-until_none "SELECT count(*) FROM tscb.actions WHERE state IN ('queued', 'in_flight')"
-"$TSCB_BUILD/daemon/ts-callbackd" actions list --config "$work/config.yaml" | sed 's/^/  /'
-echo "  ts-callbackd report action_chains (each action's request, correlated like any other):"
-"$TSCB_BUILD/daemon/ts-callbackd" report action_chains --config "$work/config.yaml" | sed 's/^/    /'
-
-log "Readiness and a few metrics"
-curl -s "http://127.0.0.1:$admin/readyz"; echo
+log "ts-callbackd status"
+tscb status || true
+for view in callbacks_daily provisioning_latency sms usage_alerts action_chains failed_actions; do
+  log "ts-callbackd report $view"
+  tscb report "$view" | head -n 25
+done
+log "A few metrics"
 curl -s "http://127.0.0.1:$admin/metrics" |
-  grep -E '^tscb_(callbacks_total|inbox_batches_total|thingspace_|registration_|events_total|actions_)' | grep -v ' 0$'
+  grep -E '^tscb_(callbacks_total|inbox_backlog|requests_by_state|actions_by_state|registration_state|thingspace_session)' |
+  grep -v ' 0$' | sed 's/^/  /'
+
+log "Checking the final counts"
+expect() {  # expect WHAT SQL WANTED
+  local got
+  got=$(sql "$2")
+  if [ "$got" = "$3" ]; then
+    echo "  ok   $1: $got"
+  else
+    echo "  FAIL $1: $got (expected $3)"
+    failures=$((failures + 1))
+  fi
+}
+failures=0
+# Welcome SMS and custom fields: the fleet's activated devices, the NB-IoT
+# device, and the device of the spec's activation example (step 6).
+ok=$((devices_n - 1 + 2))
+expect "fleet activation" "SELECT state || ' ' || received_callbacks FROM tscb.pending_requests WHERE request_id = '$fleet_request'" "partial $devices_n"
+expect "welcome SMS sent (one per activated device)" "SELECT count(*) FROM tscb.actions WHERE action = 'sms.send' AND state = 'succeeded'" "$ok"
+expect "custom fields set" "SELECT count(*) FROM tscb.actions WHERE action = 'devices.custom_fields' AND state = 'succeeded'" "$ok"
+expect "devices suspended after the usage alert" "SELECT count(*) FROM tscb.actions WHERE action = 'devices.suspend' AND state = 'succeeded'" 1
+expect "actions failed, dead or waiting for review" "SELECT count(*) FROM tscb.actions WHERE state NOT IN ('succeeded')" 0
+expect "NB-IoT activation (result and NIDD configuration)" "SELECT state FROM tscb.pending_requests WHERE request_id = '$nbiot_request'" succeeded
+expect "NIDD message" "SELECT state FROM tscb.pending_requests WHERE request_id = '$nidd_request'" succeeded
+expect "dropped callback recovered" "SELECT state || ' ' || received_callbacks FROM tscb.pending_requests WHERE request_id = '$dropped_request'" "succeeded 0"
+expect "inbox rows not processed" "SELECT count(*) FROM tscb.inbox WHERE state <> 'processed'" 0
+expect "callbacks stored twice (resends are one row)" "SELECT count(*) - count(DISTINCT dedup_key) FROM tscb.inbox" 0
+expect "inbox rows without exactly one event" "SELECT count(*) FROM tscb.inbox i WHERE (SELECT count(*) FROM tscb.events e WHERE e.inbox_id = i.id) <> 1" 0
+expect "rows holding a password" "SELECT count(*) FROM tscb.inbox WHERE body ? 'password'" 0
+if [ "$failures" -gt 0 ]; then
+  echo "demo: $failures check(s) failed; the end of the daemon's log:" >&2
+  tail -n 40 "$work/daemon.log" >&2
+  exit 1
+fi
+echo "demo: all checks passed ($devices_n devices)"
 
 if $keep; then
   log "Left running (--keep): daemon PID $daemon_pid, simulator PID $sim_pid, PostgreSQL in $work/pg, config $work/config.yaml"
