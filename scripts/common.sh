@@ -83,6 +83,36 @@ check_unit() {
   fi
 }
 
+# `cmake --install` into a scratch DESTDIR puts every file in its standard
+# place, and `cpack` builds a .deb holding them with its maintainer scripts.
+check_package() {
+  log "install and .deb check"
+  local dir missing=0 f
+  dir=$(mktemp -d /tmp/tscb-install.XXXXXX)
+  DESTDIR="$dir/root" cmake --install "$TSCB_BUILD" --prefix /usr >/dev/null
+  for f in usr/bin/ts-callbackd usr/lib/systemd/system/ts-callbackd.service \
+    usr/lib/sysusers.d/ts-callbackd.conf usr/lib/tmpfiles.d/ts-callbackd.conf \
+    usr/share/ts-callbackd/config.example.yaml usr/share/ts-callbackd/grafana/ts-callbackd.json; do
+    [ -f "$dir/root/$f" ] || { echo "cmake --install did not install /$f" >&2; missing=1; }
+  done
+  (cd "$dir" && cpack -G DEB -B "$dir/deb" --config "$TSCB_BUILD/CPackConfig.cmake" >"$dir/cpack.log" 2>&1) ||
+    { cat "$dir/cpack.log" >&2; missing=1; }
+  local deb
+  deb=$(ls "$dir"/deb/*.deb 2>/dev/null | head -n 1)
+  if [ -z "$deb" ]; then
+    echo "cpack built no .deb" >&2
+    missing=1
+  else
+    local contents
+    contents=$(dpkg-deb --contents "$deb")
+    grep -q './usr/bin/ts-callbackd$' <<<"$contents" || { echo ".deb lacks the binary" >&2; missing=1; }
+    dpkg-deb --info "$deb" postinst >/dev/null || { echo ".deb lacks its postinst" >&2; missing=1; }
+    echo "$(basename "$deb"): $(du -h "$deb" | cut -f1), $(grep -c '^-' <<<"$contents") files"
+  fi
+  rm -rf "$dir"
+  return $missing
+}
+
 # A free port in 28200-28220: ThingSpace calls only ports of its list
 # (spec 3.5), and the daemon checks its public URL against it.
 # Any free loopback port (the kernel's choice).

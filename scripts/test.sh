@@ -30,6 +30,7 @@ else
 fi
 
 check_unit || status=1
+check_package || status=1
 
 log "Starting a throwaway PostgreSQL"
 work=$(mktemp -d /tmp/tscb-test.XXXXXX)

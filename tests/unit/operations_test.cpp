@@ -2,9 +2,17 @@
 // and the journal fields taken from log lines.
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
 #include "config/loader.hpp"
 #include "config/reload.hpp"
 #include "daemon/logging.hpp"
+#include "daemon/metrics.hpp"
 
 namespace tscb {
 namespace {
@@ -76,6 +84,76 @@ TEST(JournalFields, KnownKeyValueTokensBecomeFields) {
   auto action = daemon::JournalFields("action 7 failed action_id=7 rule=welcome action=sms.send;");
   EXPECT_EQ(action.back(), (std::pair<std::string, std::string>{"ACTION", "sms.send"}));
   EXPECT_TRUE(daemon::JournalFields("inbox_id= rule=").empty());
+}
+
+}  // namespace
+}  // namespace tscb
+
+namespace tscb {
+namespace {
+
+std::string ReadSource(const std::string& path) {
+  std::ifstream in(std::string(TSCB_SOURCE_DIR) + "/" + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The Grafana dashboard can only show what exists: every metric its queries
+// name is one the daemon exports, every report view one a migration creates.
+TEST(GrafanaDashboard, UsesOnlyExportedMetricsAndExistingViews) {
+  auto dashboard = boost::json::parse(ReadSource("grafana/ts-callbackd.json")).as_object();
+  std::string queries;
+  for (const auto& panel : dashboard.at("panels").as_array())
+    if (auto* targets = panel.as_object().if_contains("targets"))
+      for (const auto& t : targets->as_array()) {
+        const auto& o = t.as_object();
+        if (auto* e = o.if_contains("expr")) queries += std::string(e->as_string()) + "\n";
+        if (auto* q = o.if_contains("rawSql")) queries += std::string(q->as_string()) + "\n";
+      }
+
+  // Every family, with a child in each (a family without one prints nothing).
+  daemon::Metrics metrics({"CarrierService"});
+  metrics.CountApiCall("GET", "/v1/x", "success");
+  metrics.CountLogin("token_ok");
+  metrics.CountRegistration("CarrierService", "kept");
+  metrics.CountEvent("sms.mo");
+  metrics.CountUnmatched("CarrierService");
+  metrics.CountOperatorApi(200);
+  metrics.CountReconciled("succeeded");
+  metrics.CountAction("sms.send", "succeeded");
+  metrics.CountRulesLoad("loaded", 1);
+  metrics.CountConfigReload("applied");
+  metrics.SetStats({});
+  metrics.SetRegistrationState("CarrierService", "registered");
+  std::string exported = metrics.Serialize();
+
+  std::regex metric(R"(\btscb_[a-z_]+)");
+  int checked = 0;
+  for (auto it = std::sregex_iterator(queries.begin(), queries.end(), metric);
+       it != std::sregex_iterator(); ++it) {
+    std::string name = it->str();
+    for (const char* suffix : {"_bucket", "_count", "_sum"})
+      if (name.size() > std::strlen(suffix) &&
+          name.compare(name.size() - std::strlen(suffix), std::string::npos, suffix) == 0 &&
+          exported.find("# TYPE " + name + " ") == std::string::npos)
+        name.resize(name.size() - std::strlen(suffix));
+    EXPECT_NE(exported.find("# TYPE " + name + " "), std::string::npos) << name;
+    ++checked;
+  }
+  EXPECT_GT(checked, 20);
+
+  std::string migrations;
+  for (const auto& f :
+       std::filesystem::directory_iterator(std::string(TSCB_SOURCE_DIR) + "/storage/migrations"))
+    migrations += ReadSource("storage/migrations/" + f.path().filename().string());
+  std::regex view(R"(report\.([a-z_]+))");
+  int views = 0;
+  for (auto it = std::sregex_iterator(queries.begin(), queries.end(), view);
+       it != std::sregex_iterator(); ++it, ++views)
+    EXPECT_NE(migrations.find("CREATE VIEW report." + (*it)[1].str() + " AS"), std::string::npos)
+        << it->str();
+  EXPECT_GE(views, 4);
 }
 
 }  // namespace
