@@ -144,20 +144,35 @@ void MapReader::Read(const char* key, Duration& out, Duration min, Duration max)
 void MapReader::Read(const char* key, Secret& out, bool required) {
   YAML::Node n = Lookup(key);
   if (!n.IsDefined()) {
-    if (required) Error(n, key, "is required (as {env: NAME} or {file: PATH})");
+    if (required) Error(n, key, "is required (as {env: NAME}, {file: PATH} or {credential: NAME})");
     return;
   }
   if (!n.IsMap()) {
     return Error(n, key,
-                 "secrets are not written in the config file; use {env: NAME} or {file: PATH}");
+                 "secrets are not written in the config file; use {env: NAME}, {file: PATH} or "
+                 "{credential: NAME}");
   }
   MapReader source(n, PathOf(key), ctx_);
-  std::string env_name, file_name;
+  std::string env_name, file_name, credential;
   source.Read("env", env_name);
   source.Read("file", file_name);
+  source.Read("credential", credential);
   source.Finish();
-  if (env_name.empty() == file_name.empty())
-    return Error(n, key, "give exactly one of env or file");
+  if (int{!env_name.empty()} + int{!file_name.empty()} + int{!credential.empty()} != 1)
+    return Error(n, key, "give exactly one of env, file or credential");
+  // systemd's LoadCredential=NAME:PATH puts the secret in
+  // $CREDENTIALS_DIRECTORY/NAME, readable by this service only.
+  if (!credential.empty()) {
+    auto dir = ctx_.env ? ctx_.env("CREDENTIALS_DIRECTORY") : std::nullopt;
+    if (!dir || dir->empty())
+      return Error(n, key,
+                   "credential " + credential +
+                       ": CREDENTIALS_DIRECTORY is not set (only under systemd with "
+                       "LoadCredential=)");
+    if (credential.find('/') != std::string::npos)
+      return Error(n, key, "a credential name has no '/'");
+    file_name = *dir + "/" + credential;
+  }
   if (!env_name.empty()) {
     auto value = ctx_.env ? ctx_.env(env_name) : std::nullopt;
     if (!value) return Error(n, key, "environment variable " + env_name + " is not set");

@@ -217,7 +217,24 @@ TEST(ConfigTest, SecretFileMustBeReadable) {
 
 TEST(ConfigTest, SecretNeedsExactlyOneSource) {
   ExpectOneError(Load(Replace(kBase, "{ env: PW }", "{ env: PW, file: x }")),
-                 "give exactly one of env or file");
+                 "give exactly one of env, file or credential");
+}
+
+// systemd LoadCredential=: the secret is the file NAME in $CREDENTIALS_DIRECTORY.
+TEST(ConfigTest, SecretFromASystemdCredential) {
+  namespace fs = std::filesystem;
+  auto dir = fs::temp_directory_path() / ("tscb-creds-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "carrier") << "from-credential\n";
+  auto text = Replace(kBase, "{ env: PW }", "{ credential: carrier }");
+  auto r = Load(text, {{"CREDENTIALS_DIRECTORY", dir.string()}});
+  ASSERT_TRUE(r.config) << r.errors.front();
+  EXPECT_EQ(r.config->services[0].password.Reveal(), "from-credential");
+  ExpectOneError(Load(text, {}), "CREDENTIALS_DIRECTORY is not set");
+  ExpectOneError(Load(Replace(kBase, "{ env: PW }", "{ credential: ../x }"),
+                      {{"CREDENTIALS_DIRECTORY", dir.string()}}),
+                 "a credential name has no '/'");
+  fs::remove_all(dir);
 }
 
 TEST(ConfigTest, SecretFileIsReadWithoutTrailingNewline) {
