@@ -244,6 +244,25 @@ WHERE id = $1 AND state IN ('queued', 'needs_review', 'failed', 'dead')
 RETURNING id
 )sql";
 
+// The first 13 columns of kTailEventsSql and kEventsSinceSql: the event itself.
+EventRow ReadEvent(const pqxx::row& row) {
+  EventRow e;
+  e.id = row[0].as<std::int64_t>();
+  e.received_at = row[1].as<std::string>();
+  e.received_epoch = row[2].as<double>();
+  e.service = row[3].as<std::string>();
+  e.kind = row[4].as<std::string>();
+  e.status = row[5].as<std::string>();
+  e.raw_status = row[6].as<std::string>();
+  e.request_id = row[7].as<std::string>();
+  e.account = row[8].as<std::string>();
+  e.device_ids_json = row[9].as<std::string>();
+  e.error_code = row[10].as<std::string>();
+  e.error_message = row[11].as<std::string>();
+  e.payload_json = row[12].as<std::string>();
+  return e;
+}
+
 // Pending rows through the partial index; the oldest is the lowest id (ids
 // grow with time), so only one row is read for its age.
 constexpr const char* kInboxStatsSql = R"sql(
@@ -624,21 +643,7 @@ class PgBatch final : public ProcessingBatch {
     Translate("read events", [&] {
       for (const auto& row : tx_.exec_params(kTailEventsSql, static_cast<long long>(after_id), kind,
                                              device, static_cast<long>(limit))) {
-        EventRow e;
-        e.id = row[0].as<std::int64_t>();
-        e.received_at = row[1].as<std::string>();
-        e.received_epoch = row[2].as<double>();
-        e.service = row[3].as<std::string>();
-        e.kind = row[4].as<std::string>();
-        e.status = row[5].as<std::string>();
-        e.raw_status = row[6].as<std::string>();
-        e.request_id = row[7].as<std::string>();
-        e.account = row[8].as<std::string>();
-        e.device_ids_json = row[9].as<std::string>();
-        e.error_code = row[10].as<std::string>();
-        e.error_message = row[11].as<std::string>();
-        e.payload_json = row[12].as<std::string>();
-        out.push_back(std::move(e));
+        out.push_back(ReadEvent(row));
       }
     });
     return out;
@@ -658,20 +663,7 @@ class PgBatch final : public ProcessingBatch {
     std::vector<EventRow> out;
     Translate("read events", [&] {
       for (const auto& row : tx_.exec_params(kEventsSinceSql, since, static_cast<long>(limit))) {
-        EventRow e;
-        e.id = row[0].as<std::int64_t>();
-        e.received_at = row[1].as<std::string>();
-        e.received_epoch = row[2].as<double>();
-        e.service = row[3].as<std::string>();
-        e.kind = row[4].as<std::string>();
-        e.status = row[5].as<std::string>();
-        e.raw_status = row[6].as<std::string>();
-        e.request_id = row[7].as<std::string>();
-        e.account = row[8].as<std::string>();
-        e.device_ids_json = row[9].as<std::string>();
-        e.error_code = row[10].as<std::string>();
-        e.error_message = row[11].as<std::string>();
-        e.payload_json = row[12].as<std::string>();
+        EventRow e = ReadEvent(row);
         e.request_json = row[13].as<std::string>();
         e.body_json = row[14].as<std::string>();
         out.push_back(std::move(e));
