@@ -131,6 +131,14 @@ struct ActionsConfig {
   bool operator==(const ActionsConfig&) const = default;
 };
 
+// The local spool for PostgreSQL outages (DESIGN.md section 2).
+struct SpoolConfig {
+  bool enabled = true;
+  std::string file;  // "" = $STATE_DIRECTORY/inbox.spool (systemd); none without it
+  std::uint64_t max_bytes = 1024ULL * 1024 * 1024;
+  bool operator==(const SpoolConfig&) const = default;
+};
+
 struct RetentionConfig {
   int months = 13;  // monthly partitions older than this are dropped
   Duration check_interval{std::chrono::hours(24)};
@@ -200,6 +208,7 @@ struct Config {
   RetentionConfig retention;
   RulesConfig rules;
   ActionsConfig actions;
+  SpoolConfig spool;
   Duration shutdown_grace{std::chrono::seconds(10)};
   bool operator==(const Config&) const = default;
 };

@@ -322,6 +322,13 @@ LoadResult LoadConfigText(const std::string& text, const std::string& name,
   action_retry.Finish();
   actions.Finish();
 
+  MapReader spool = top.Map("spool");
+  spool.Read("enabled", config.spool.enabled);
+  spool.Read("file", config.spool.file);
+  config.spool.file = ResolvePath(ctx, config.spool.file);
+  spool.Read("max_bytes", config.spool.max_bytes, std::size_t{1024 * 1024}, std::size_t{1} << 50);
+  spool.Finish();
+
   MapReader retention = top.Map("retention");
   retention.Read("months", config.retention.months, 1, 1200);
   retention.Read("check_interval", config.retention.check_interval, seconds(1), hours(24 * 7));

@@ -49,6 +49,7 @@ ReloadPlan PlanReload(const Config& running, const Config& next) {
   check(running.requests == next.requests, "requests");
   check(running.retention == next.retention, "retention");
   check(running.actions == next.actions, "actions");
+  check(running.spool == next.spool, "spool");
   check(running.shutdown_grace == next.shutdown_grace, "shutdown_grace");
   return plan;
 }

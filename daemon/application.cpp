@@ -24,6 +24,7 @@
 #include "daemon/processor.hpp"
 #include "daemon/reconciler.hpp"
 #include "daemon/rule_book.hpp"
+#include "daemon/spool.hpp"
 #include "daemon/stats_sampler.hpp"
 #include "daemon/thingspace_worker.hpp"
 #include "daemon/tls_context.hpp"
@@ -54,6 +55,17 @@ void PrepareSchema(const config::DatabaseConfig& db) {
                                     "; run `ts-callbackd migrate`",
                                 false);
   storage::pg::EnsurePartitions(*conn);
+}
+
+// spool.file, or $STATE_DIRECTORY/inbox.spool under systemd; "" = no spool.
+std::string SpoolFile(const config::SpoolConfig& spool) {
+  if (!spool.enabled) return "";
+  if (!spool.file.empty()) return spool.file;
+  const char* state = std::getenv("STATE_DIRECTORY");
+  if (!state || !*state) return "";
+  std::string dir = state;
+  if (auto colon = dir.find(':'); colon != std::string::npos) dir.resize(colon);  // several dirs
+  return dir + "/inbox.spool";
 }
 
 ServerLimits ToServerLimits(const config::ListenerLimits& l) {
@@ -157,9 +169,32 @@ int RunDaemon(const config::Config& config) {
   std::vector<std::string> service_names;
   for (const auto& s : config.services) service_names.push_back(s.name);
   Metrics metrics(service_names);
-  InboxWriter writer([db_conn] { return std::make_unique<storage::pg::PgInboxStore>(db_conn); },
-                     config.inbox, &metrics);
+  auto inbox_store = [db_conn] { return std::make_unique<storage::pg::PgInboxStore>(db_conn); };
+  InboxWriter writer(inbox_store, config.inbox, &metrics);
   Health health(db_conn, std::chrono::seconds(2));
+
+  // The local spool for database outages, checked (and a torn tail cut)
+  // before anything listens; what a previous run left is drained at once.
+  std::unique_ptr<Spool> spool;
+  std::unique_ptr<SpoolDrainer> drainer;
+  const std::string spool_file = SpoolFile(config.spool);
+  if (!spool_file.empty()) {
+    try {
+      spool = std::make_unique<Spool>(spool_file, config.spool.max_bytes, &metrics);
+    } catch (const std::exception& e) {
+      spdlog::critical("cannot start: {}", e.what());
+      return 1;
+    }
+    drainer = std::make_unique<SpoolDrainer>(*spool, inbox_store, &metrics);
+    writer.UseSpool(spool.get(), [d = drainer.get()] { d->Wake(); });
+    spdlog::info("spool: {} (at most {} MiB)", spool_file, config.spool.max_bytes >> 20);
+  } else {
+    spdlog::warn(
+        "no spool ({}): while PostgreSQL cannot take callbacks they are answered 503 and "
+        "ThingSpace resends them",
+        config.spool.enabled ? "spool.file is unset and there is no $STATE_DIRECTORY"
+                             : "spool.enabled is false");
+  }
 
   int threads = config.listener.threads > 0 ? config.listener.threads
                                             : static_cast<int>(std::thread::hardware_concurrency());
@@ -192,6 +227,16 @@ int RunDaemon(const config::Config& config) {
   CallbackEndpoint callbacks(config, writer, metrics);
   AdminEndpoint admin(health, metrics);
   admin.SetOperatorApi(&operator_api);
+  if (spool)
+    admin.AddReadinessPart([&](boost::json::object& body) {
+      auto s = spool->GetStats();
+      body["spool"] =
+          boost::json::object{{"file", spool->Path()},
+                              {"bytes", s.bytes},
+                              {"records", s.records},
+                              {"oldest_seconds", static_cast<std::int64_t>(s.oldest_seconds)}};
+      return true;  // spooling is how the daemon stays available; readiness says it
+    });
   std::unique_ptr<ThingSpaceWorker> thingspace;
   if (config.thingspace.enabled) {
     try {
@@ -230,6 +275,7 @@ int RunDaemon(const config::Config& config) {
   health.Start();
   sampler.Start();
   writer.Start();
+  if (drainer) drainer->Start();
   processor.Start();
   if (config.processing.workers == 0)
     spdlog::warn("processing.workers is 0: this daemon stores callbacks but does not process them");
@@ -337,6 +383,7 @@ int RunDaemon(const config::Config& config) {
     reconcile_thread.join();
   }
   writer.Stop();
+  if (drainer) drainer->Stop();  // what is left stays in the spool for the next start
   processor.Stop();
   health.Stop();
   sampler.Stop();

@@ -147,6 +147,13 @@ asio::awaitable<Response> CallbackEndpoint::OnRequest(Request& request, RequestC
       co_return MakeJsonResponse(http::status::ok, version,
                                  stored ? R"({"status":"stored"})" : R"({"status":"duplicate"})");
     }
+    case WriteStatus::kSpooled:
+      // Durable on local disk (fsync'd); the drainer moves it into the inbox.
+      metrics_.Count(ctx.route, Outcome::kSpooled);
+      metrics_.ObserveAckLatency(latency_ms / 1000.0);
+      spdlog::info("callback spooled service={} request_id={} client={} latency_ms={:.2f}",
+                   service.name, Printable(request_id), ctx.client_ip, latency_ms);
+      co_return MakeJsonResponse(http::status::ok, version, R"({"status":"spooled"})");
     case WriteStatus::kFailed:
       break;
   }

@@ -78,6 +78,7 @@ std::vector<InboxWriter::Pending> InboxWriter::TakeBatch(std::unique_lock<std::m
 
 void InboxWriter::Run(int index) {
   std::unique_ptr<storage::InboxStore> store = factory_();
+  bool trusted = false;  // the store's connection worked on the last batch
   for (;;) {
     std::vector<Pending> batch;
     {
@@ -87,13 +88,14 @@ void InboxWriter::Run(int index) {
     }
     if (batch.empty()) return;  // stopping and drained
     if (metrics_) metrics_->InboxQueue().Decrement(static_cast<double>(batch.size()));
-    WriteBatch(*store, batch, index);
+    WriteBatch(*store, batch, index, trusted);
     std::lock_guard lock(mu_);
     busy_since_[index] = {};
   }
 }
 
-void InboxWriter::WriteBatch(storage::InboxStore& store, std::vector<Pending>& batch, int index) {
+void InboxWriter::WriteBatch(storage::InboxStore& store, std::vector<Pending>& batch, int index,
+                             bool& trusted) {
   std::vector<storage::InboxRecord> records;
   records.reserve(batch.size());
   for (auto& p : batch) records.push_back(std::move(p.record));
@@ -101,20 +103,45 @@ void InboxWriter::WriteBatch(storage::InboxStore& store, std::vector<Pending>& b
   std::vector<storage::InsertOutcome> outcomes;
   std::string error;
   auto started = std::chrono::steady_clock::now();
-  try {
-    outcomes = store.InsertBatch(records);
-  } catch (const storage::StorageError& e) {
-    error = e.what();
+  // While the spool holds callbacks, new ones queue behind them (arrival
+  // order); otherwise the database first, the spool when it fails.
+  const bool behind_spool = spool_ && spool_->HasPending();
+  if (behind_spool) {
+    error = "callbacks are waiting in the spool";
+  } else {
+    try {
+      outcomes = store.InsertBatch(records);
+    } catch (const storage::StorageError& e) {
+      error = e.what();
+      // A connection that worked last time and is found dead now (a server
+      // restart while it was idle) gets one fresh attempt at once; the dedup
+      // keys make the repeat harmless if the first commit did land.
+      if (e.ConnectionLost() && trusted) {
+        try {
+          outcomes = store.InsertBatch(records);
+          error.clear();
+        } catch (const storage::StorageError& again) {
+          error = again.what();
+        }
+      }
+    }
+    trusted = error.empty();
   }
+  bool spooled = false;
+  std::string spool_error;
+  if (!error.empty() && spool_) spooled = spool_->Append(records, spool_error);
+  if (spooled && on_spooled_) on_spooled_();
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
   bool ok = error.empty();
-  bool was_healthy;
+  bool was_healthy, was_spooling;
   {
     std::lock_guard lock(mu_);
     was_healthy = healthy_;
-    healthy_ = ok;
+    was_spooling = spooling_;
+    spooling_ = spooled;
+    if (!behind_spool) healthy_ = ok;
     if (ok) {
       ++stats_.batches;
       stats_.records += records.size();
@@ -122,17 +149,24 @@ void InboxWriter::WriteBatch(storage::InboxStore& store, std::vector<Pending>& b
       ++stats_.failed_batches;
     }
   }
+  if (spooled && !was_spooling)
+    spdlog::warn("inbox writer {}: {}; acknowledging callbacks from the spool {}", index,
+                 behind_spool ? "the spool is being drained" : "database unavailable",
+                 spool_->Path());
+  if (!ok && spool_ && !spooled)
+    spdlog::error("inbox writer {}: cannot spool {} callback(s) either ({}): answering 503", index,
+                  records.size(), spool_error);
   if (metrics_) {
     if (ok) {
       metrics_->ObserveBatch(records.size(), seconds);
       metrics_->InboxBatches().Increment();
       metrics_->InboxRows().Increment(static_cast<double>(records.size()));
-    } else {
+    } else if (!behind_spool) {
       metrics_->InboxFailures().Increment();
     }
   }
   // Logged on each change of state, not on every failed batch.
-  if (!ok && was_healthy)
+  if (!ok && was_healthy && !behind_spool)
     spdlog::error(
         "inbox writer {}: cannot store callbacks, answering 503 until the database "
         "is back: {}",
@@ -144,7 +178,9 @@ void InboxWriter::WriteBatch(storage::InboxStore& store, std::vector<Pending>& b
 
   for (std::size_t i = 0; i < batch.size(); ++i) {
     WriteResult result;
-    if (ok) {
+    if (spooled) {
+      result.status = WriteStatus::kSpooled;
+    } else if (ok) {
       result.inbox_id = outcomes[i].inbox_id;
       result.status = outcomes[i].status == storage::InsertStatus::kStored
                           ? WriteStatus::kStored

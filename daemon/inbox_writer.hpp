@@ -23,11 +23,12 @@
 #include "config/config.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/net.hpp"
+#include "daemon/spool.hpp"
 #include "storage/inbox.hpp"
 
 namespace tscb::daemon {
 
-enum class WriteStatus { kStored, kDuplicate, kFailed };
+enum class WriteStatus { kStored, kDuplicate, kSpooled, kFailed };
 
 struct WriteResult {
   WriteStatus status = WriteStatus::kFailed;
@@ -69,6 +70,13 @@ class InboxWriter {
     std::uint64_t failed_batches = 0;
   };
   Stats GetStats() const;
+  // Callbacks that cannot be committed go to `spool` (may be null: none);
+  // `spooled` is called after each append (the drainer's wake-up). Before Start().
+  void UseSpool(Spool* spool, std::function<void()> spooled) {
+    spool_ = spool;
+    on_spooled_ = std::move(spooled);
+  }
+
   // True while the last batch committed (or nothing was tried yet).
   bool Healthy() const;
   // How long the oldest commit still in progress has been running (zero
@@ -83,10 +91,14 @@ class InboxWriter {
 
   void Run(int index);
   std::vector<Pending> TakeBatch(std::unique_lock<std::mutex>& lock);
-  void WriteBatch(storage::InboxStore& store, std::vector<Pending>& batch, int index);
+  void WriteBatch(storage::InboxStore& store, std::vector<Pending>& batch, int index,
+                  bool& trusted);
 
   StoreFactory factory_;
   config::InboxConfig config_;
+  Spool* spool_ = nullptr;
+  std::function<void()> on_spooled_;
+  bool spooling_ = false;  // under mu_: for the log line on each change
   Metrics* metrics_;
 
   mutable std::mutex mu_;

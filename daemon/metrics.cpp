@@ -22,6 +22,8 @@ const char* Name(Outcome outcome) {
       return "unstorable";
     case Outcome::kBadCredentials:
       return "bad_credentials";
+    case Outcome::kSpooled:
+      return "spooled";
     case Outcome::kCount:
       break;
   }
@@ -192,6 +194,20 @@ Metrics::Metrics(const std::vector<std::string>& services)
                            .Name("tscb_actions_by_state")
                            .Help("Outbox actions by state")
                            .Register(*registry_);
+  spool_bytes_ = gauge("tscb_spool_bytes", "Size of the local spool file");
+  spool_records_ = gauge("tscb_spool_records", "Spooled callbacks not yet moved into the inbox");
+  spool_oldest_ =
+      gauge("tscb_spool_oldest_timestamp_seconds",
+            "Arrival time of the oldest spooled callback not yet in the inbox (0 when none)");
+  spool_appends_ = &prometheus::BuildCounter()
+                        .Name("tscb_spool_appends_total")
+                        .Help("Callbacks appended to the spool by result: ok, full, error")
+                        .Register(*registry_);
+  spool_drained_ = &prometheus::BuildCounter()
+                        .Name("tscb_spool_drained_total")
+                        .Help("Spooled callbacks moved into the inbox")
+                        .Register(*registry_)
+                        .Add({});
   session_ = gauge("tscb_thingspace_session", "1 while the daemon holds a ThingSpace session");
   registration_state_ =
       &prometheus::BuildGauge()

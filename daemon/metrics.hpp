@@ -28,6 +28,7 @@ enum class Outcome : int {
   kNotObject,       // 400
   kUnstorable,      // 400
   kBadCredentials,  // 401
+  kSpooled,         // 200, appended to the local spool (database unavailable)
   kCount
 };
 
@@ -114,6 +115,19 @@ class Metrics {
     if (result == "loaded") rules_active_->Set(static_cast<double>(active));
   }
 
+  // The local spool.
+  void CountSpoolAppend(const std::string& result, std::size_t records) {
+    spool_appends_->Add({{"result", result}}).Increment(static_cast<double>(records));
+  }
+  void CountSpoolDrained(std::size_t records) {
+    spool_drained_->Increment(static_cast<double>(records));
+  }
+  void SetSpool(double bytes, double records, std::int64_t oldest_us) {
+    spool_bytes_->Set(bytes);
+    spool_records_->Set(records);
+    spool_oldest_->Set(records > 0 ? static_cast<double>(oldest_us) / 1e6 : 0);
+  }
+
   // SIGHUP reloads of the whole config: applied or rejected.
   void CountConfigReload(const std::string& result) {
     config_reloads_->Add({{"result", result}}).Increment();
@@ -151,6 +165,11 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* rules_loads_ = nullptr;
   prometheus::Gauge* rules_active_ = nullptr;
   prometheus::Family<prometheus::Counter>* config_reloads_ = nullptr;
+  prometheus::Family<prometheus::Counter>* spool_appends_ = nullptr;
+  prometheus::Counter* spool_drained_ = nullptr;
+  prometheus::Gauge* spool_bytes_ = nullptr;
+  prometheus::Gauge* spool_records_ = nullptr;
+  prometheus::Gauge* spool_oldest_ = nullptr;
   prometheus::Family<prometheus::Counter>* unmatched_ = nullptr;
   prometheus::Histogram* processing_latency_ = nullptr;
   prometheus::Gauge* inbox_backlog_ = nullptr;

@@ -19,6 +19,9 @@ struct InboxRecord {
   std::string request_id;   // "" when absent
   std::string device_id;    // first device, "" when absent
   std::string device_kind;  // lower-case
+  // Arrival time in microseconds since 1970 for a callback that waited in the
+  // spool; 0 = now (the database's clock at insert).
+  std::int64_t received_us = 0;
 };
 
 enum class InsertStatus { kStored, kDuplicate };

@@ -20,11 +20,11 @@ WITH input AS (
     SELECT (r->>'i')::int AS ord, r->>'k' AS dedup_key, r->>'s' AS service,
            (r->>'ip')::inet AS source_ip, (r->>'a')::int AS attempt,
            r->>'rq' AS request_id, r->>'d' AS device_id, r->>'dk' AS device_kind,
-           r->'b' AS body
+           r->'b' AS body, to_timestamp((r->>'t')::float8 / 1e6) AS received_at
     FROM jsonb_array_elements($1::jsonb) AS r
 ), claimed AS (
     INSERT INTO tscb.inbox_keys (dedup_key, inbox_id, received_at)
-    SELECT dedup_key, nextval('tscb.inbox_id_seq'), now() FROM input
+    SELECT dedup_key, nextval('tscb.inbox_id_seq'), coalesce(received_at, now()) FROM input
     ON CONFLICT (dedup_key) DO NOTHING
     RETURNING dedup_key, inbox_id, received_at
 ), stored AS (
@@ -97,6 +97,7 @@ std::vector<InsertOutcome> PgInboxStore::InsertBatch(std::span<const InboxRecord
     }
     if (batch.size() > 1) batch += ',';
     batch += "{\"i\":" + std::to_string(i) + ",\"a\":" + std::to_string(r.attempt);
+    if (r.received_us != 0) batch += ",\"t\":" + std::to_string(r.received_us);
     for (auto [name, value] : {std::pair{",\"k\":", &r.dedup_key},
                                {",\"s\":", &r.service},
                                {",\"ip\":", &r.source_ip},

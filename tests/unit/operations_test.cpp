@@ -126,6 +126,7 @@ TEST(GrafanaDashboard, UsesOnlyExportedMetricsAndExistingViews) {
   metrics.CountConfigReload("applied");
   metrics.SetStats({});
   metrics.SetRegistrationState("CarrierService", "registered");
+  metrics.CountSpoolAppend("ok", 1);
   std::string exported = metrics.Serialize();
 
   std::regex metric(R"(\btscb_[a-z_]+)");
