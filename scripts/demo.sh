@@ -92,6 +92,7 @@ simctl() {  # simctl PATH [JSON]: the simulator's control API
   done
   echo "admin: { address: 127.0.0.1, port: $(free_port), api_token: { file: secrets/api-token } }"
   echo "requests: { reconcile_interval: 1s }"
+  echo "spool: { file: state/inbox.spool }"
   echo "thingspace:"
   echo "  oauth_url: $sim/api/ts/v1/oauth2/token"
   echo "  m2m_url: $sim/api/m2m/v1"
