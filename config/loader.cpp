@@ -348,18 +348,23 @@ LoadResult LoadConfigText(const std::string& text, const std::string& name,
   top.Finish();
   if (!root.IsDefined() || root.IsNull()) errors.AddFileLevel("the file is empty");
   result.errors = errors.Messages();
+  result.warnings = errors.Warnings();
   if (result.errors.empty()) result.config = std::move(config);
   return result;
 }
 
 LoadResult LoadConfigFile(const std::string& path, EnvLookup env) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return LoadResult{std::nullopt, {path + ": cannot open the file"}};
+  if (!in) return LoadResult{std::nullopt, {path + ": cannot open the file"}, {}};
   std::stringstream text;
   text << in.rdbuf();
   auto slash = path.rfind('/');
   std::string base_dir = slash == std::string::npos ? "." : path.substr(0, slash);
-  return LoadConfigText(text.str(), path, base_dir, std::move(env));
+  auto result = LoadConfigText(text.str(), path, base_dir, std::move(env));
+  if (auto open = OthersMayRead(path); !open.empty())
+    result.warnings.insert(result.warnings.begin(),
+                           path + ": " + open + " (it says where the secrets are)");
+  return result;
 }
 
 std::string DatabaseConfig::Describe() const {

@@ -14,6 +14,8 @@ namespace tscb::config {
 struct LoadResult {
   std::optional<Config> config;     // set when errors is empty
   std::vector<std::string> errors;  // every problem found
+  // Loaded anyway: config or secret files other users can read or write.
+  std::vector<std::string> warnings;
 };
 
 // `env` defaults to the process environment.

@@ -1,5 +1,9 @@
 #include "config/yaml_reader.hpp"
 
+#include <sys/stat.h>
+
+#include <cstdio>
+
 #include <charconv>
 #include <fstream>
 #include <limits>
@@ -17,6 +21,23 @@ void ErrorList::Add(const YAML::Node& at, const std::string& path, const std::st
 
 void ErrorList::AddFileLevel(const std::string& message) {
   messages_.push_back(file_ + ": " + message);
+}
+
+void ErrorList::Warn(const YAML::Node& at, const std::string& path, const std::string& message) {
+  std::ostringstream out;
+  out << file_;
+  if (at.IsDefined() && at.Mark().line >= 0) out << ':' << at.Mark().line + 1;
+  out << ": " << path << ": " << message;
+  warnings_.push_back(out.str());
+}
+
+std::string OthersMayRead(const std::string& file) {
+  struct stat st {};
+  if (stat(file.c_str(), &st) != 0 || (st.st_mode & (S_IROTH | S_IWOTH)) == 0) return "";
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  return std::string("other users can ") + ((st.st_mode & S_IWOTH) ? "write" : "read") + " " +
+         file + " (mode " + mode + "); chmod o-rwx it";
 }
 
 std::optional<Duration> ParseDuration(const std::string& text) {
@@ -183,6 +204,7 @@ void MapReader::Read(const char* key, Secret& out, bool required) {
   if (path.front() != '/' && !ctx_.base_dir.empty()) path = ctx_.base_dir + "/" + path;
   std::ifstream in(path, std::ios::binary);
   if (!in) return Error(n, key, "cannot read secret file " + path);
+  if (auto open = OthersMayRead(path); !open.empty()) ctx_.errors.Warn(n, PathOf(key), open);
   std::string value((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
   out = Secret(std::move(value));

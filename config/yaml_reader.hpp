@@ -27,12 +27,16 @@ class ErrorList {
   explicit ErrorList(std::string file) : file_(std::move(file)) {}
   void Add(const YAML::Node& at, const std::string& path, const std::string& message);
   void AddFileLevel(const std::string& message);
+  // Not an error: the config loads, and the message is shown (file modes).
+  void Warn(const YAML::Node& at, const std::string& path, const std::string& message);
   const std::vector<std::string>& Messages() const { return messages_; }
+  const std::vector<std::string>& Warnings() const { return warnings_; }
   const std::string& File() const { return file_; }
 
  private:
   std::string file_;
   std::vector<std::string> messages_;
+  std::vector<std::string> warnings_;
 };
 
 struct ReadContext {
@@ -40,6 +44,10 @@ struct ReadContext {
   EnvLookup env;
   std::string base_dir;  // relative secret files resolve against the config's folder
 };
+
+// "" when only the owner and group can reach `file`; otherwise a warning
+// naming the mode.
+std::string OthersMayRead(const std::string& file);
 
 class MapReader {
  public:

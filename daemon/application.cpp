@@ -107,6 +107,7 @@ bool ReloadConfig(Reloadable& r) {
     return reject(std::to_string(loaded.errors.size()) + " error(s) above");
   }
   const config::Config& next = *loaded.config;
+  for (const auto& w : loaded.warnings) spdlog::warn("reload: {}", w);
   config::ReloadPlan plan = config::PlanReload(r.running, next);
 
   std::shared_ptr<ssl::context> tls;

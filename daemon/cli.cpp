@@ -71,6 +71,7 @@ constexpr const char* kUsage =
 
 std::optional<config::Config> LoadOrReport(const std::string& path) {
   auto result = config::LoadConfigFile(path);
+  for (const auto& warning : result.warnings) std::cerr << "warning: " << warning << '\n';
   for (const auto& error : result.errors) std::cerr << error << '\n';
   if (!result.config)
     std::cerr << path << ": " << result.errors.size() << " error(s); nothing was started\n";

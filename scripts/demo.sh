@@ -129,6 +129,7 @@ rules:
         with: { accountName: "{{ account }}", devices: "{{ devices }}" }
         once_per: { key: "{{ primary_device.id }}", window: 24h }
 RULES
+chmod -R go-rwx "$work/secrets" "$work/config.yaml"  # the daemon warns about files others can read
 "$TSCB_BUILD/daemon/ts-callbackd" rules check "$work/rules.yaml"
 "$TSCB_BUILD/daemon/ts-callbackd" check-config --config "$work/config.yaml"
 

@@ -30,6 +30,10 @@ std::string TempDir::Write(const std::string& name, const std::string& content) 
   std::string file = path_ + "/" + name;
   std::filesystem::create_directories(std::filesystem::path(file).parent_path());
   std::ofstream(file, std::ios::binary) << content;
+  // Configs and secret files as an operator keeps them: owner only (the
+  // daemon warns about files others can read).
+  std::filesystem::permissions(
+      file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   return file;
 }
 

@@ -237,6 +237,24 @@ TEST(ConfigTest, SecretFromASystemdCredential) {
   fs::remove_all(dir);
 }
 
+TEST(ConfigTest, SecretFileOthersCanReadIsWarnedAbout) {
+  namespace fs = std::filesystem;
+  auto file = fs::temp_directory_path() / ("tscb-open-secret-" + std::to_string(getpid()));
+  std::ofstream(file) << "pw\n";
+  fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read);
+  auto text = Replace(kBase, "{ env: PW }", "{ file: " + file.string() + " }");
+  auto open = Load(text);
+  ASSERT_TRUE(open.config);
+  ASSERT_EQ(open.warnings.size(), 1u);
+  EXPECT_NE(open.warnings[0].find("services.CarrierService.password: other users can read"),
+            std::string::npos)
+      << open.warnings[0];
+  EXPECT_NE(open.warnings[0].find("(mode 0604)"), std::string::npos) << open.warnings[0];
+  fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_TRUE(Load(text).warnings.empty());
+  fs::remove(file);
+}
+
 TEST(ConfigTest, SecretFileIsReadWithoutTrailingNewline) {
   namespace fs = std::filesystem;
   auto file = fs::temp_directory_path() / ("tscb-secret-" + std::to_string(getpid()));
