@@ -383,6 +383,10 @@ void Simulator::StartDelivery(const std::string& account, const std::string& req
   d.account = account;
   d.service = cb.service;
   d.request_id = request_id;
+  // Unsolicited callbacks belong to no request of ours: their own requestId.
+  if (d.request_id.empty())
+    if (auto* own = cb.body.if_contains("requestId"); own && own->is_string())
+      d.request_id = std::string(own->as_string());
   d.body = std::move(cb.body);
   d.duplicate = duplicate;
   if (cb.failed) d.body["__failed"] = true;  // stripped before sending
