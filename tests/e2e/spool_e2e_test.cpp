@@ -164,5 +164,58 @@ TEST_F(SpoolE2eTest, AFullSpoolAnswers503AndRecoversOnceDrained) {
   EXPECT_EQ(client.Post("/callbacks/CarrierService", Body("f-24", 2, 60'000)).status, 200);
 }
 
+// A small tmpfs for the spool: the disk fills before the spool's own limit.
+class SmallDisk {
+ public:
+  explicit SmallDisk(std::string dir) : dir_(std::move(dir)) {
+    std::filesystem::create_directories(dir_);
+    mounted_ = std::system(("mount -t tmpfs -o size=256k tmpfs '" + dir_ + "'").c_str()) == 0;
+  }
+  ~SmallDisk() {
+    if (mounted_) std::system(("umount -l '" + dir_ + "'").c_str());
+  }
+  bool Mounted() const { return mounted_; }
+
+ private:
+  std::string dir_;
+  bool mounted_ = false;
+};
+
+TEST_F(SpoolE2eTest, AFullDiskAnswers503LeavesNoTornRecordAndRecoversWhenSpaceReturns) {
+  SmallDisk disk(dir_.Path() + "/state");  // where Config() puts the spool
+  ASSERT_TRUE(disk.Mounted()) << "mounting a tmpfs needs root";
+  Run(Config());
+  cluster_->Stop();
+  auto client = Client();
+  int spooled = 0, refused = 0;
+  for (int i = 0; i < 8; ++i) {
+    auto reply =
+        client.Post("/callbacks/CarrierService", Body("d-" + std::to_string(i), 1, 60'000));
+    if (reply.status == 200) ++spooled;
+    if (reply.status == 503) ++refused;
+  }
+  EXPECT_GE(spooled, 2);
+  EXPECT_GT(refused, 0);
+  EXPECT_NE(daemon_->Log().find("No space left on device"), std::string::npos) << daemon_->Log();
+  EXPECT_NE(Admin().Get("/metrics").body.find("tscb_spool_appends_total{result=\"error\"}"),
+            std::string::npos);
+
+  // What is in the file is whole records only: a restart finds no torn tail.
+  daemon_->Signal(SIGKILL);
+  daemon_->Wait(std::chrono::seconds(10));
+  cluster_->Start();
+  Run(Config());
+  ASSERT_TRUE(Drained(spooled)) << daemon_->Log();
+  EXPECT_EQ(daemon_->Log().find("are not a whole record"), std::string::npos) << daemon_->Log();
+  EXPECT_NE(daemon_->Log().find("holds " + std::to_string(spooled) + " callback(s)"),
+            std::string::npos);
+
+  // The drained file was emptied: the space is back for the next outage.
+  cluster_->Stop();
+  EXPECT_EQ(Client().Post("/callbacks/CarrierService", Body("d-again", 1, 60'000)).status, 200);
+  cluster_->Start();
+  ASSERT_TRUE(Drained(spooled + 1)) << daemon_->Log();
+}
+
 }  // namespace
 }  // namespace tscb::testing
