@@ -61,6 +61,10 @@ Dispatcher::Dispatcher(const config::Config& config, StoreFactory factory, Metri
       owner_(HostAndPid()),
       backoff_(handlers::BackoffPolicy{config.actions.retry_initial, config.actions.retry_max, 2.0},
                [this] { return std::uniform_real_distribution<double>(0, 1)(rng_); }),
+      not_sent_wait_(std::max<std::chrono::milliseconds>(
+          config.actions.poll_interval,
+          std::min<std::chrono::milliseconds>(config.thingspace.breaker_open_for / 4,
+                                              std::chrono::seconds(5)))),
       rng_(std::random_device{}()) {}
 
 Dispatcher::~Dispatcher() = default;
@@ -219,6 +223,13 @@ asio::awaitable<void> Dispatcher::Execute(storage::OutboxAction a, ThingSpaceCli
     if (res.Ok()) {
       r.state = "succeeded";
       r.request_id = RequestIdOf(res.body);
+    } else if (res.attempts == 0 && res.outcome.verdict == handlers::ApiVerdict::kRetryable) {
+      // Refused here before anything went out (circuit breaker open, the
+      // client stopping): wait, without using up one of the attempts, so a
+      // long ThingSpace outage does not make actions dead.
+      r.not_sent = true;
+      retryable = true;
+      r.error = res.Describe();
     } else {
       retryable = res.outcome.verdict == handlers::ApiVerdict::kRetryable;
       retry_after = res.outcome.retry_after;
@@ -232,6 +243,9 @@ asio::awaitable<void> Dispatcher::Execute(storage::OutboxAction a, ThingSpaceCli
     } else if (!a.safe && maybe_performed) {
       r.state = "needs_review";
       r.error += "; it may have been carried out and is not safe to repeat";
+    } else if (r.not_sent) {
+      r.state = "queued";
+      r.retry_in_seconds = static_cast<double>(not_sent_wait_.count()) / 1000.0;
     } else if (a.attempts >= a.max_attempts) {
       r.state = "dead";
       r.error += "; gave up after " + std::to_string(a.attempts) + " attempt(s)";
@@ -293,6 +307,9 @@ asio::awaitable<std::vector<storage::OutboxAction>> Dispatcher::Round(
       spdlog::info("action_id={} action={} rule={} succeeded{}{}", a.id, a.action, a.rule,
                    r.request_id.empty() ? "" : " request_id=" + r.request_id,
                    registered[i].empty() ? "" : " (" + registered[i] + ")");
+    } else if (r.state == "queued" && r.not_sent) {
+      spdlog::debug("action_id={} action={} rule={} waits ({}); attempt {} of {} not used", a.id,
+                    a.action, a.rule, r.error, a.attempts, a.max_attempts);
     } else if (r.state == "queued") {
       spdlog::warn("action_id={} action={} rule={} attempt {} of {} failed: {}; retry in {:.1f} s",
                    a.id, a.action, a.rule, a.attempts, a.max_attempts, r.error, r.retry_in_seconds);

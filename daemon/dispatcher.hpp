@@ -64,6 +64,8 @@ class Dispatcher {
   Metrics* metrics_;
   std::string owner_;  // host:pid, the lease holder's name
   handlers::Backoff backoff_;
+  // How long an action the client refused unsent (circuit open) waits.
+  std::chrono::milliseconds not_sent_wait_;
   std::mt19937_64 rng_;
   std::unique_ptr<HttpsClient> http_;  // http.post; made in Run() on its executor
   int in_flight_ = 0;                  // claimed and not yet recorded (io thread only)

@@ -89,6 +89,9 @@ struct ActionResult {
   int http_status = 0;
   std::string error, response, request_id;
   double retry_in_seconds = 0;  // queued: when
+  // Nothing was sent (refused by this daemon: circuit breaker open, shutting
+  // down): the dispatch does not count as one of the action's attempts.
+  bool not_sent = false;
 };
 
 // A stored event with what rules see of it (rules test --since).

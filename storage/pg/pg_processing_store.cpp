@@ -205,10 +205,11 @@ SET state = r.state, http_status = nullif(r.http_status, 0), last_error = nullif
     response = nullif(r.response, ''), request_id = nullif(r.request_id, ''), lease_until = NULL,
     next_attempt_at = CASE WHEN r.state = 'queued' THEN now() + make_interval(secs => r.retry_in)
                            ELSE a.next_attempt_at END,
-    completed_at = CASE WHEN r.state = 'queued' THEN NULL ELSE now() END
+    completed_at = CASE WHEN r.state = 'queued' THEN NULL ELSE now() END,
+    attempts = CASE WHEN r.not_sent THEN greatest(a.attempts - 1, 0) ELSE a.attempts END
 FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, owner text, state text, http_status int,
                                          error text, response text, request_id text,
-                                         retry_in float8)
+                                         retry_in float8, not_sent boolean)
 WHERE a.id = r.id AND a.state = 'in_flight' AND a.leased_by = r.owner
 RETURNING a.id
 )sql";
@@ -557,7 +558,8 @@ class PgBatch final : public ProcessingBatch {
               ",\"error\":" + Quote(r.error.substr(0, 2000)) +
               ",\"response\":" + Quote(r.response.substr(0, 64 * 1024)) +
               ",\"request_id\":" + Quote(r.request_id) +
-              ",\"retry_in\":" + std::to_string(r.retry_in_seconds) + "}";
+              ",\"retry_in\":" + std::to_string(r.retry_in_seconds) +
+              ",\"not_sent\":" + (r.not_sent ? "true" : "false") + "}";
     }
     list += "]";
     Translate("record action results", [&] {

@@ -24,7 +24,8 @@ class RulesTest : public ThingSpaceTest {
   // half of it (the config insists) and the client makes one attempt per
   // dispatch, so the dispatcher's own retries are what the tests see.
   void Start(const std::string& rules, const std::string& faults = "{}",
-             const std::string& lease = "4s") {
+             const std::string& lease = "4s", int max_attempts = 3,
+             const std::string& breaker_open_for = "30s") {
     dir_.Write("rules.yaml", rules);
     if (!sim_) StartSim(faults);
     DaemonOptions o = Options();
@@ -33,13 +34,16 @@ class RulesTest : public ThingSpaceTest {
     ASSERT_NE(at, std::string::npos);
     o.extra_yaml.replace(at, retry.size(),
                          "  retry: { max_attempts: 1, initial: 100ms, max: 1s }\n"
-                         "  request_timeout: 2s\n");
+                         "  request_timeout: 2s\n"
+                         "  circuit_breaker: { open_for: " +
+                             breaker_open_for + " }\n");
     o.extra_yaml +=
         "rules: { file: rules.yaml }\n"
         "processing: { workers: 2, poll_interval: 200ms }\n"
         "requests: { reconcile_interval: 200ms }\n"
         "actions: { poll_interval: 200ms, lease: " +
-        lease + ", max_attempts: 3, retry: { initial: 200ms, max: 1s } }\n";
+        lease + ", max_attempts: " + std::to_string(max_attempts) +
+        ", retry: { initial: 200ms, max: 1s } }\n";
     StartDaemon(o);
     ASSERT_TRUE(WaitFor([&] { return AllRegistered(); })) << daemon_->Log();
   }
@@ -223,6 +227,36 @@ TEST_F(RulesTest, SigkillWithActionsInFlightNeverSendsAnUnsafeActionTwice) {
   EXPECT_EQ(Actions("state = 'succeeded'"), 1);
   auto review = Cli({"actions", "list", "--state", "needs_review"});
   EXPECT_NE(review.output.find("repeating it is unsafe"), std::string::npos) << review.output;
+}
+
+// ThingSpace's API down for a while (here 4 s; the same holds for minutes
+// with the default backoff): callbacks are still stored and processed, the
+// actions wait and retry, and complete once it answers again, once each.
+TEST_F(RulesTest, ThingSpaceDownCallbacksStillStoredActionsWaitThenCompleteOnce) {
+  Start(WelcomeRules(),
+        R"({"endpoints": {"PUT /devices/actions/customFields": {"error_rate": 1.0, "status": 503},
+                          "POST /sms": {"error_rate": 1.0, "status": 503}}})",
+        "4s", 4, "1s");
+  for (int i = 0; i < 5; ++i) Activate("8914800000080010010" + std::to_string(i));
+  ASSERT_TRUE(WaitFor([&] {
+    return db_.Scalar("SELECT count(*) FROM tscb.events WHERE kind = 'provisioning.activate'") ==
+               5 &&
+           Actions("state = 'queued'") == 10 && Count("POST", "/api/m2m/v1/sms") >= 2;
+  })) << daemon_->Log();
+  std::this_thread::sleep_for(4s);
+  EXPECT_EQ(Actions("state IN ('succeeded', 'dead', 'failed', 'needs_review')"), 0);
+  auto deliveries = SimGet("/_sim/deliveries").as_object();
+  EXPECT_EQ(deliveries.at("counts").as_object().size(), 1u) << json::serialize(deliveries);
+  EXPECT_TRUE(deliveries.at("counts").as_object().contains("acked"));
+
+  SimPost("/_sim/faults", json::object{{"clear", true}});
+  ASSERT_TRUE(WaitFor([&] { return Actions("state = 'succeeded'") == 10; }, 30s)) << daemon_->Log();
+  int sms_ok = 0;
+  for (const auto& c : Calls()) sms_ok += c.target == "/api/m2m/v1/sms" && c.status == 200;
+  EXPECT_EQ(sms_ok, 5);
+  // The breaker opened after 5 failed calls; calls it refused, unsent, did
+  // not use up the 4 attempts each action has.
+  EXPECT_NE(Metrics().find("outcome=\"circuit_open\"}"), std::string::npos) << Metrics();
 }
 
 TEST_F(RulesTest, SighupWithABadRulesFileKeepsTheOldRules) {
