@@ -39,13 +39,16 @@ const json::value* Lookup(const json::value& root, const FieldPath& path) {
 
 struct Template::Node {
   enum class Type { kLiteral, kWhole, kText, kObject, kArray } type = Type::kLiteral;
-  json::value literal;                                // kLiteral
-  FieldPath path;                                     // kWhole
-  std::string path_text;                              // kWhole, for messages
-  std::vector<std::pair<std::string, bool>> parts;    // kText: (text, is a path)
-  std::vector<FieldPath> part_paths;                  // kText: per part (empty for text)
-  std::vector<std::pair<std::string, Node>> members;  // kObject
-  std::vector<Node> items;                            // kArray
+  json::value literal;                              // kLiteral
+  FieldPath path;                                   // kWhole
+  std::string path_text;                            // kWhole, for messages
+  std::vector<std::pair<std::string, bool>> parts;  // kText: (text, is a path)
+  std::vector<FieldPath> part_paths;                // kText: per part (empty for text)
+  // kObject: member names and their values (two vectors: a pair holding
+  // the incomplete Node is not portable).
+  std::vector<std::string> keys;
+  std::vector<Node> values;
+  std::vector<Node> items;  // kArray
 };
 
 namespace {
@@ -77,9 +80,10 @@ static Template::Node CompileNode(const json::value& v, const std::string& where
   Template::Node n;
   if (auto* o = v.if_object()) {
     n.type = Template::Node::Type::kObject;
-    for (const auto& [key, value] : *o)
-      n.members.emplace_back(std::string(key),
-                             CompileNode(value, where + "." + std::string(key), check, errors));
+    for (const auto& [key, value] : *o) {
+      n.keys.emplace_back(key);
+      n.values.push_back(CompileNode(value, where + "." + std::string(key), check, errors));
+    }
     return n;
   }
   if (auto* a = v.if_array()) {
@@ -160,7 +164,8 @@ static json::value RenderNode(const Template::Node& n, const json::value& ctx, s
     }
     case Type::kObject: {
       json::object o;
-      for (const auto& [key, child] : n.members) o[key] = RenderNode(child, ctx, error);
+      for (std::size_t i = 0; i < n.keys.size(); ++i)
+        o[n.keys[i]] = RenderNode(n.values[i], ctx, error);
       return o;
     }
     case Type::kArray: {

@@ -49,6 +49,11 @@ for label in unit pg e2e; do
     status=1
   fi
 done
+# A short fuzz pass (5 s a target; scripts/fuzz.sh runs longer ones). Not
+# under the sanitizer builds: the fuzz targets carry ASan and UBSan already.
+if [ "${TSCB_SANITIZE:-0}" = 0 ]; then
+  FUZZ_SECONDS=${FUZZ_SECONDS:-5} "$TSCB_ROOT/scripts/fuzz.sh" || status=1
+fi
 # One closing line for all tiers, from ctest's own summaries.
 passed=0 failed=0
 for label in unit pg e2e; do
