@@ -294,8 +294,26 @@ std::string JsonQuote(const std::string& text) {
   return out + "\"";
 }
 
+namespace {
+RulesFile ParseRulesTextUnguarded(const std::string& text, const std::string& name,
+                                  std::vector<std::string>& errors);
+}  // namespace
+
+// A YAML shape no check foresaw (found by fuzzing) is an error in the file,
+// never a crash.
 RulesFile ParseRulesText(const std::string& text, const std::string& name,
                          std::vector<std::string>& errors) {
+  try {
+    return ParseRulesTextUnguarded(text, name, errors);
+  } catch (const std::exception& e) {
+    errors.push_back(name + ": cannot read the rules: " + e.what());
+    return RulesFile{name, {}};
+  }
+}
+
+namespace {
+RulesFile ParseRulesTextUnguarded(const std::string& text, const std::string& name,
+                                  std::vector<std::string>& errors) {
   ErrorList list(name);
   YAML::Node root;
   try {
@@ -314,6 +332,7 @@ RulesFile ParseRulesText(const std::string& text, const std::string& name,
   errors.insert(errors.end(), list.Messages().begin(), list.Messages().end());
   return out;
 }
+}  // namespace
 
 RulesFile LoadRulesFile(const std::string& path, std::vector<std::string>& errors) {
   std::ifstream in(path, std::ios::binary);

@@ -234,7 +234,11 @@ YAML::Node MapReader::Child(const char* key) { return Lookup(key); }
 void MapReader::Finish() {
   if (!valid_ || !node_.IsDefined() || !node_.IsMap()) return;
   for (const auto& item : node_) {
-    std::string key = item.first.as<std::string>();
+    if (!item.first.IsScalar()) {  // "? [a, b]: x" is YAML, but not a key we know
+      ctx_.errors.Add(item.first, path_.empty() ? "(key)" : path_, "a key must be a plain name");
+      continue;
+    }
+    std::string key = item.first.Scalar();
     if (!seen_.count(key)) ctx_.errors.Add(item.first, PathOf(key), "unknown key");
   }
 }

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "config/loader.hpp"
+#include "config/rules_file.hpp"
 
 namespace tscb::config {
 namespace {
@@ -213,6 +214,19 @@ TEST(ConfigTest, SecretFromUnsetEnvironmentVariableIsReported) {
 TEST(ConfigTest, SecretFileMustBeReadable) {
   ExpectOneError(Load(Replace(kBase, "{ env: PW }", "{ file: /nonexistent/pw }")),
                  "cannot read secret file /nonexistent/pw");
+}
+
+// Found by fuzzing: a YAML complex key ("? ...") made the loader throw.
+TEST(ConfigTest, AComplexKeyIsAnErrorNotACrash) {
+  auto r = Load(std::string(kBase) + "inbox:\n  ? [a, b]\n  : 1\n");
+  ASSERT_FALSE(r.config);
+  EXPECT_NE(r.errors.at(0).find("inbox: a key must be a plain name"), std::string::npos)
+      << r.errors.at(0);
+  auto services = Load(Replace(kBase, "  CarrierService:", "  ? [x]\n  :"));
+  ASSERT_FALSE(services.config);
+  std::vector<std::string> errors;
+  tscb::config::ParseRulesText("rules:\n  - ? {a: 1}\n    : x\n", "r.yaml", errors);
+  EXPECT_FALSE(errors.empty());
 }
 
 TEST(ConfigTest, SecretNeedsExactlyOneSource) {
