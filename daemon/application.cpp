@@ -291,9 +291,13 @@ int RunDaemon(const config::Config& config) {
     reconcile_thread = std::thread([&] { reconcile_ioc.run(); });
   }
 
-  asio::steady_timer grace(ioc);
-  asio::signal_set stop_signals(ioc, SIGTERM, SIGINT);
-  asio::signal_set hup(ioc, SIGHUP);
+  // Signals, the grace timer and the watchdog share one strand: their
+  // handlers never overlap, so a SIGTERM cannot slip between a reload and
+  // the re-arming of its signal wait (which would keep the loop alive).
+  auto control = asio::make_strand(ioc);
+  asio::steady_timer grace(control);
+  asio::signal_set stop_signals(control, SIGTERM, SIGINT);
+  asio::signal_set hup(control, SIGHUP);
   config::Config running = config;
   Reloadable reloadable{running, callbacks, callback_server, rules, metrics};
   std::function<void()> arm_hup = [&] {
@@ -313,12 +317,15 @@ int RunDaemon(const config::Config& config) {
   // and only while no inbox commit has hung for a whole watchdog interval.
   std::uint64_t watchdog_usec = 0;
   const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0;
-  asio::steady_timer watchdog_timer(ioc);
+  asio::steady_timer watchdog_timer(control);
   bool watchdog_starving = false;
+  // Set on SIGTERM: a tick already queued when the timer is cancelled must
+  // not arm it again (that would keep the event loop from ending).
+  std::atomic<bool> watchdog_stopped{false};
   std::function<void()> feed_watchdog = [&] {
     watchdog_timer.expires_after(std::chrono::microseconds(watchdog_usec / 2));
     watchdog_timer.async_wait([&](const boost::system::error_code& ec) {
-      if (ec) return;
+      if (ec || watchdog_stopped) return;
       auto stuck = writer.LongestCommit();
       bool healthy = stuck < std::chrono::microseconds(watchdog_usec);
       if (healthy) sd_notify(0, "WATCHDOG=1");
@@ -342,6 +349,7 @@ int RunDaemon(const config::Config& config) {
     sd_notify(0, "STOPPING=1\nSTATUS=stopping");
     health.SetStopping();
     hup.cancel();
+    watchdog_stopped = true;
     watchdog_timer.cancel();
     grace.expires_after(config.shutdown_grace);
     grace.async_wait([&](const boost::system::error_code& gec) {
@@ -360,7 +368,7 @@ int RunDaemon(const config::Config& config) {
     auto remaining = std::make_shared<std::atomic<int>>(2);
     auto drained = [&, remaining] {
       if (--*remaining == 0)
-        asio::post(ioc, [&] {
+        asio::post(control, [&] {
           grace.cancel();
           stop_signals.cancel();
         });

@@ -123,12 +123,29 @@ free_port() {
 thingspace_port() {
   local p
   for p in $(seq 28200 28220); do
+    # Skip ports an e2e test holds (tests/e2e/sim_fixture.hpp: a lock per port).
+    flock -n "/tmp/tscb-thingspace-port-$p.lock" true 2>/dev/null || continue
     if python3 -c "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1])))" "$p" 2>/dev/null; then
       echo "$p"
       return 0
     fi
   done
   echo "no free port in 28200-28220" >&2
+  return 1
+}
+
+# Like thingspace_port, but claims the port for this shell and its children
+# (fd 9 holds the port's lock), so that a test running alongside does not
+# take it; sets TSCB_TS_PORT. Call it directly, not in $(...).
+claim_thingspace_port() {
+  local tries
+  for tries in 1 2 3 4 5; do
+    TSCB_TS_PORT=$(thingspace_port) || return 1
+    exec 9>"/tmp/tscb-thingspace-port-$TSCB_TS_PORT.lock"
+    flock -n 9 && return 0
+    exec 9>&-
+  done
+  echo "could not claim a port in 28200-28220" >&2
   return 1
 }
 

@@ -53,7 +53,8 @@ make_certs "$work/tls"
 mkdir -p "$work/secrets"
 services=(CarrierService NiddService EnhancedConnectivityService SMSDeliveryConfirmation
   DiagnosticsService ExternalProvisioningChanges PromoChanges ResumeTrackingNotification AlertService)
-port=$(thingspace_port)
+claim_thingspace_port
+port=$TSCB_TS_PORT
 printf 'demo-app-key\n' >"$work/secrets/app-key"
 printf 'demo-app-secret\n' >"$work/secrets/app-secret"
 printf 'demo-uws-password\n' >"$work/secrets/uws"

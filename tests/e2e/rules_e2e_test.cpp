@@ -236,7 +236,7 @@ TEST_F(RulesTest, ThingSpaceDownCallbacksStillStoredActionsWaitThenCompleteOnce)
   Start(WelcomeRules(),
         R"({"endpoints": {"PUT /devices/actions/customFields": {"error_rate": 1.0, "status": 503},
                           "POST /sms": {"error_rate": 1.0, "status": 503}}})",
-        "4s", 4, "1s");
+        "4s", 20, "1s");
   for (int i = 0; i < 5; ++i) Activate("8914800000080010010" + std::to_string(i));
   ASSERT_TRUE(WaitFor([&] {
     return db_.Scalar("SELECT count(*) FROM tscb.events WHERE kind = 'provisioning.activate'") ==

@@ -2,8 +2,10 @@
 // E2E fixture with the carrier simulator: the real daemon (registering with
 // the simulator on a port ThingSpace accepts), the real tscb-sim, both over
 // TLS, and helpers to drive the simulator's control API and read its log.
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,10 +21,20 @@ using namespace std::chrono_literals;
 constexpr const char* kAccount = "0000123456-00001";
 
 // A free port from ThingSpace's accepted range (spec 3.5), so that the
-// public URL passes the daemon's own check. Tests run two at a time.
+// public URL passes the daemon's own check. Tests run two at a time, and a
+// test that restarts its daemon leaves the port free for a moment: each
+// port is claimed with a lock file held until the test process ends
+// (scripts/common.sh's thingspace_port honours the same locks).
 inline int FreeThingSpacePort() {
   for (int i = 0; i < 21; ++i) {
     int port = 28200 + static_cast<int>((getpid() + i) % 21);
+    int lock = open(("/tmp/tscb-thingspace-port-" + std::to_string(port) + ".lock").c_str(),
+                    O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock < 0) continue;
+    if (flock(lock, LOCK_EX | LOCK_NB) != 0) {
+      close(lock);
+      continue;
+    }
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -32,7 +44,8 @@ inline int FreeThingSpacePort() {
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
     close(fd);
-    if (ok) return port;
+    if (ok) return port;  // the lock stays held (the fd is never closed)
+    close(lock);
   }
   return 0;
 }
