@@ -110,13 +110,7 @@ bool Spool::Append(std::span<const storage::InboxRecord> records, std::string& e
   const std::int64_t now = NowMicros();
   std::int64_t first_us = 0;
   for (const auto& r : records) {
-    if (r.received_us == 0) {
-      storage::InboxRecord stamped = r;
-      stamped.received_us = now;
-      handlers::EncodeSpoolRecord(stamped, data);
-    } else {
-      handlers::EncodeSpoolRecord(r, data);
-    }
+    handlers::EncodeSpoolRecord(r, data, now);  // no copy of the body to stamp it
     if (first_us == 0) first_us = r.received_us ? r.received_us : now;
   }
   std::lock_guard lock(mu_);

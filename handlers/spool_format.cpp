@@ -60,13 +60,13 @@ class Reader {
 
 }  // namespace
 
-void EncodeSpoolRecord(const storage::InboxRecord& r, std::string& out) {
+void EncodeSpoolRecord(const storage::InboxRecord& r, std::string& out, std::int64_t received_us) {
   std::string payload;
   for (const std::string* s : {&r.service, &r.source_ip, &r.dedup_key, &r.body_json, &r.request_id,
                                &r.device_id, &r.device_kind})
     PutString(payload, *s);
   PutU32(payload, static_cast<std::uint32_t>(r.attempt));
-  PutU64(payload, static_cast<std::uint64_t>(r.received_us));
+  PutU64(payload, static_cast<std::uint64_t>(r.received_us ? r.received_us : received_us));
   out.append(kMagic, sizeof kMagic);
   PutU32(out, static_cast<std::uint32_t>(payload.size()));
   PutU32(out, Crc(payload));

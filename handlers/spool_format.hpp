@@ -22,8 +22,10 @@ namespace tscb::handlers {
 inline constexpr std::size_t kSpoolHeaderBytes = 12;
 inline constexpr std::uint32_t kSpoolMaxPayload = 16 * 1024 * 1024;
 
-// Appends one encoded record to `out`.
-void EncodeSpoolRecord(const storage::InboxRecord& record, std::string& out);
+// Appends one encoded record to `out`; `received_us` (when not 0) stands
+// in for a record that has no arrival time yet.
+void EncodeSpoolRecord(const storage::InboxRecord& record, std::string& out,
+                       std::int64_t received_us = 0);
 
 struct SpoolRecord {
   storage::InboxRecord record;
