@@ -208,6 +208,12 @@ Metrics::Metrics(const std::vector<std::string>& services)
                         .Help("Spooled callbacks moved into the inbox")
                         .Register(*registry_)
                         .Add({});
+  spool_damaged_ =
+      &prometheus::BuildCounter()
+           .Name("tscb_spool_damaged_bytes_total")
+           .Help("Damaged spool bytes skipped (saved to the spool file's .damaged copy)")
+           .Register(*registry_)
+           .Add({});
   session_ = gauge("tscb_thingspace_session", "1 while the daemon holds a ThingSpace session");
   registration_state_ =
       &prometheus::BuildGauge()

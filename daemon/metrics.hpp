@@ -122,6 +122,9 @@ class Metrics {
   void CountSpoolDrained(std::size_t records) {
     spool_drained_->Increment(static_cast<double>(records));
   }
+  void CountSpoolDamaged(std::size_t bytes) {
+    spool_damaged_->Increment(static_cast<double>(bytes));
+  }
   void SetSpool(double bytes, double records, std::int64_t oldest_us) {
     spool_bytes_->Set(bytes);
     spool_records_->Set(records);
@@ -167,6 +170,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* config_reloads_ = nullptr;
   prometheus::Family<prometheus::Counter>* spool_appends_ = nullptr;
   prometheus::Counter* spool_drained_ = nullptr;
+  prometheus::Counter* spool_damaged_ = nullptr;
   prometheus::Gauge* spool_bytes_ = nullptr;
   prometheus::Gauge* spool_records_ = nullptr;
   prometheus::Gauge* spool_oldest_ = nullptr;

@@ -17,7 +17,10 @@ namespace {
 
 // Every valid record starts within a chunk and fits in it whole.
 constexpr std::size_t kChunk = handlers::kSpoolMaxPayload + handlers::kSpoolHeaderBytes;
-constexpr std::size_t kReadAhead = 4 * 1024 * 1024;  // what Next() reads at a time
+// What Check() and Next() read at a time: a record that starts in the first
+// kChunk bytes of a window is in it whole.
+constexpr std::size_t kWindow = 2 * kChunk;
+constexpr std::size_t kReadAhead = 4 * 1024 * 1024;  // what Next() reads first
 
 std::int64_t NowMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -74,18 +77,36 @@ void Spool::Check() {
   const auto file_size = static_cast<std::uint64_t>(st.st_size);
   std::uint64_t offset = 0;
   std::string stopped;
+  auto window = [&] {
+    return ReadAt(fd_, offset,
+                  static_cast<std::size_t>(std::min<std::uint64_t>(kWindow, file_size - offset)));
+  };
   while (offset < file_size) {
-    std::string chunk = ReadAt(
-        fd_, offset, static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, file_size - offset)));
+    std::string chunk = window();
     auto scan = handlers::ScanSpool(chunk);
     for (const auto& r : scan.records)
       if (pending_++ == 0) oldest_us_ = r.record.received_us;
     offset += scan.valid_bytes;
     if (scan.stopped.empty()) continue;
-    // A record cut short by the chunk, not by the file: read on from it.
-    if (offset + (chunk.size() - scan.valid_bytes) < file_size && !scan.records.empty()) continue;
-    stopped = scan.stopped;
-    break;
+    // A record cut short by the window, not by the file: read on from it.
+    const std::uint64_t rest = chunk.size() - scan.valid_bytes;
+    if (offset + rest < file_size && rest < kChunk) continue;
+    // Damage, or a torn tail: whole records after it mean damage.
+    std::uint64_t skip = 0;
+    {
+      std::string from_here = window();
+      const bool to_end = offset + from_here.size() == file_size;
+      std::size_t next =
+          handlers::FindSpoolRecord(from_here, 1, to_end ? from_here.size() : kChunk);
+      if (next == std::string::npos && to_end) {
+        stopped = scan.stopped;
+        break;
+      }
+      skip = next == std::string::npos ? kChunk : next;
+      std::lock_guard lock(mu_);
+      SkipDamageLocked(offset, std::string_view(from_here).substr(0, skip), scan.stopped, true);
+    }
+    offset += skip;
   }
   if (!stopped.empty()) {
     spdlog::warn(
@@ -103,6 +124,27 @@ void Spool::Check() {
         path_, pending_, size_);
   std::lock_guard lock(mu_);
   PublishLocked();
+}
+
+void Spool::SkipDamageLocked(std::uint64_t offset, std::string_view bytes, const std::string& why,
+                             bool followed) {
+  holes_.emplace_back(offset, offset + bytes.size());
+  // The damaged bytes were acknowledged records once: keep them for the
+  // operator instead of dropping them.
+  const std::string keep = path_ + ".damaged";
+  bool kept = false;
+  int fd = open(keep.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    kept = write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()) &&
+           fdatasync(fd) == 0;
+    close(fd);
+  }
+  spdlog::error(
+      "spool: {}: {} damaged byte(s) at offset {} ({}){}; the records in them cannot be read "
+      "and are skipped; {}",
+      path_, bytes.size(), offset, why, followed ? ", followed by whole records" : "",
+      kept ? "the bytes were appended to " + keep : "they could not be saved to " + keep);
+  if (metrics_) metrics_->CountSpoolDamaged(bytes.size());
 }
 
 bool Spool::Append(std::span<const storage::InboxRecord> records, std::string& error) {
@@ -156,33 +198,58 @@ bool Spool::HasPending() const {
 }
 
 std::vector<storage::InboxRecord> Spool::Next(std::size_t max, std::uint64_t& end) {
-  std::uint64_t from, size;
-  {
-    std::lock_guard lock(mu_);
-    from = drained_;
-    size = size_;
-  }
   std::vector<storage::InboxRecord> out;
-  end = from;
-  if (from >= size) return out;
-  // Appends only add after `size`, and only Moved() (this thread) moves
-  // `drained_`, so the bytes read here do not change underneath.
-  std::string data = ReadAt(
-      fd_, from,
-      static_cast<std::size_t>(std::min<std::uint64_t>(std::max(kReadAhead, kChunk), size - from)));
-  auto scan = handlers::ScanSpool(data, max);
-  for (auto& r : scan.records) out.push_back(std::move(r.record));
-  end = from + scan.valid_bytes;
-  if (!out.empty()) {
+  for (;;) {
+    std::uint64_t from, stop;
+    {
+      std::lock_guard lock(mu_);
+      from = drained_;
+      stop = size_;
+      for (const auto& [begin, past] : holes_) {
+        if (begin <= from)
+          from = std::max(from, past);
+        else {
+          stop = std::min(stop, begin);
+          break;
+        }
+      }
+    }
+    end = from;
+    if (from >= stop) return out;
+    // Appends only add after `size_`, and only Moved() (this thread) moves
+    // `drained_`, so the bytes read here do not change underneath.
+    auto read = [&](std::size_t n) {
+      return ReadAt(fd_, from, static_cast<std::size_t>(std::min<std::uint64_t>(n, stop - from)));
+    };
+    std::string data = read(kReadAhead);
+    auto scan = handlers::ScanSpool(data, max);
+    if (scan.records.empty() && !scan.stopped.empty() && from + data.size() < stop) {
+      data = read(kWindow);  // a large record, or damage: look at a whole window
+      scan = handlers::ScanSpool(data, max);
+    }
+    for (auto& r : scan.records) out.push_back(std::move(r.record));
+    end = from + scan.valid_bytes;
+    if (!out.empty()) {
+      std::lock_guard lock(mu_);
+      oldest_us_ = out.front().received_us;
+      return out;
+    }
+    if (scan.stopped.empty()) return out;
+    // The first record is damaged (it was whole when it was appended).
+    const bool to_end = from + data.size() == stop;
+    std::size_t next = handlers::FindSpoolRecord(data, 1, to_end ? data.size() : kChunk);
+    std::size_t skip = next != std::string::npos ? next : to_end ? data.size() : kChunk;
     std::lock_guard lock(mu_);
-    oldest_us_ = out.front().received_us;
+    SkipDamageLocked(from, std::string_view(data).substr(0, skip), scan.stopped,
+                     next != std::string::npos);
+    std::sort(holes_.begin(), holes_.end());
   }
-  return out;
 }
 
 void Spool::Moved(std::uint64_t end, std::size_t n) {
   std::lock_guard lock(mu_);
-  drained_ = end;
+  drained_ = std::max(drained_, end);
+  while (!holes_.empty() && holes_.front().second <= drained_) holes_.erase(holes_.begin());
   pending_ = pending_ >= n ? pending_ - n : 0;
   if (drained_ >= size_) {
     // Everything is in the inbox. If this cut is lost in a crash, the
@@ -193,8 +260,9 @@ void Spool::Moved(std::uint64_t end, std::size_t n) {
     drained_ = 0;
     pending_ = 0;
     oldest_us_ = 0;
+    holes_.clear();
   }
-  if (metrics_) metrics_->CountSpoolDrained(n);
+  if (metrics_ && n > 0) metrics_->CountSpoolDrained(n);
   PublishLocked();
 }
 
@@ -258,7 +326,14 @@ void SpoolDrainer::Run() {
     std::vector<storage::InboxRecord> records;
     try {
       records = spool_.Next(500, end);
-      if (records.empty()) continue;
+      if (records.empty()) {
+        // Nothing readable before `end` (damage was skipped): past it.
+        spool_.Moved(end, 0);
+        std::unique_lock lock(mu_);
+        if (spool_.HasPending())
+          cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return quit_; });
+        continue;
+      }
       if (!store) store = factory_();
       store->InsertBatch(records);
     } catch (const std::exception& e) {

@@ -8,6 +8,8 @@
 // is moved twice, or spooled twice, harmless) and empties the file when it
 // has moved everything. At start the file is checked record by record and a
 // torn tail (a write a crash cut short, never acknowledged) is cut off.
+// Damage in the middle of the file (whole records follow it) is skipped, its
+// bytes saved next to the file, and the records after it are still moved.
 // Thread-safe.
 #include <condition_variable>
 #include <cstdint>
@@ -16,7 +18,9 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "daemon/metrics.hpp"
@@ -57,6 +61,10 @@ class Spool {
  private:
   void Check();  // at open: count the records, cut a torn tail
   void PublishLocked();
+  // Records [offset, offset + bytes.size()) as a hole that Next() skips,
+  // saves the bytes to PATH.damaged, logs and counts it.
+  void SkipDamageLocked(std::uint64_t offset, std::string_view bytes, const std::string& why,
+                        bool followed);
 
   std::string path_;
   std::uint64_t max_bytes_;
@@ -67,6 +75,8 @@ class Spool {
   std::uint64_t drained_ = 0;  // records before this offset are in the inbox
   std::uint64_t pending_ = 0;  // records after it
   std::int64_t oldest_us_ = 0;
+  // Damaged spans [begin, end) in the file, in order, until it is emptied.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> holes_;
 };
 
 // Moves spooled records into the inbox on a thread and connection of its

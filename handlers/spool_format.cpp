@@ -1,5 +1,6 @@
 #include "handlers/spool_format.hpp"
 
+#include <algorithm>
 #include <boost/crc.hpp>
 #include <cstring>
 
@@ -121,6 +122,16 @@ SpoolScan ScanSpool(std::string_view data, std::size_t max_records) {
   }
   scan.valid_bytes = pos;
   return scan;
+}
+
+std::size_t FindSpoolRecord(std::string_view data, std::size_t from, std::size_t limit) {
+  const std::string_view magic(kMagic, sizeof kMagic);
+  limit = std::min(limit, data.size());
+  for (std::size_t at = data.find(magic, from); at != std::string_view::npos && at < limit;
+       at = data.find(magic, at + 1)) {
+    if (!ScanSpool(data.substr(at), 1).records.empty()) return at;
+  }
+  return std::string_view::npos;
 }
 
 }  // namespace tscb::handlers

@@ -8,8 +8,10 @@
 // (integers little-endian). The payload holds the inbox record's fields, each
 // a u32 length and its bytes, then the attempt (u32) and the arrival time
 // (u64, microseconds since 1970). A record that is cut short or whose CRC does
-// not match ends the valid part of a file: it can only be the tail of a write
-// that a crash interrupted, which was never acknowledged.
+// not match ends the valid part of a file. At the end of a file it can only
+// be the tail of a write that a crash interrupted, which was never
+// acknowledged; followed by valid records it is damage (FindSpoolRecord
+// finds where they resume).
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -42,5 +44,11 @@ struct SpoolScan {
 // Decodes records from `data` (which starts at a record boundary), at most
 // `max_records` of them. Never throws and never reads past `data`.
 SpoolScan ScanSpool(std::string_view data, std::size_t max_records = SIZE_MAX);
+
+// Where the next whole, valid record starts at or after `from` in `data`,
+// looking only at starts before `limit` (a record must fit in `data` whole);
+// npos when there is none. This is how a scan resumes after damage in the
+// middle of a file: the bytes in between are not records.
+std::size_t FindSpoolRecord(std::string_view data, std::size_t from, std::size_t limit = SIZE_MAX);
 
 }  // namespace tscb::handlers

@@ -82,6 +82,26 @@ TEST(SpoolFormat, AFlippedByteFailsTheChecksumOrTheMarker) {
   EXPECT_EQ(handlers::ScanSpool("garbage that is not a spool").records.size(), 0u);
 }
 
+std::size_t EncodedSize(int n) {
+  std::string out;
+  handlers::EncodeSpoolRecord(Record(n), out);
+  return out.size();
+}
+
+TEST(SpoolFormat, FindsWhereWholeRecordsResumeAfterDamage) {
+  std::string data = Encoded(3);
+  const std::size_t second = EncodedSize(0), third = second + EncodedSize(1);
+  data[second + 20] ^= 0x10;  // the second record's payload
+  auto scan = handlers::ScanSpool(data);
+  EXPECT_EQ(scan.records.size(), 1u);
+  EXPECT_EQ(scan.stopped, "a checksum mismatch");
+  EXPECT_EQ(handlers::FindSpoolRecord(data, 0), 0u) << "the first is whole";
+  EXPECT_EQ(handlers::FindSpoolRecord(data, 1), third);
+  EXPECT_EQ(handlers::FindSpoolRecord(data, second, third), std::string::npos);
+  data.resize(data.size() - 1);  // the third torn: nothing whole after the damage
+  EXPECT_EQ(handlers::FindSpoolRecord(data, 1), std::string::npos);
+}
+
 class SpoolFile : public ::testing::Test {
  protected:
   std::string dir_ = std::filesystem::temp_directory_path() /
@@ -119,6 +139,72 @@ TEST_F(SpoolFile, AppendsSurviveAReopenAndATornTailIsCut) {
   again.Moved(end, next.size());
   EXPECT_FALSE(again.HasPending());
   EXPECT_EQ(std::filesystem::file_size(path_), 0u);  // emptied once all moved
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+std::vector<std::string> DrainKeys(daemon::Spool& spool, std::size_t per_batch) {
+  std::vector<std::string> keys;
+  for (int guard = 0; spool.HasPending() && guard < 100; ++guard) {
+    std::uint64_t end = 0;
+    auto next = spool.Next(per_batch, end);
+    for (const auto& r : next) keys.push_back(r.dedup_key);
+    spool.Moved(end, next.size());
+  }
+  return keys;
+}
+
+TEST_F(SpoolFile, DamageInTheMiddleIsSkippedAndSavedAndTheRecordsAfterItAreKept) {
+  std::vector<storage::InboxRecord> batch = {Record(1), Record(2), Record(3), Record(4)};
+  const std::size_t first = EncodedSize(1), second = EncodedSize(2);
+  {
+    daemon::Spool spool(path_, 1 << 20, nullptr);
+    std::string error;
+    ASSERT_TRUE(spool.Append(batch, error)) << error;
+  }
+  std::string before = ReadFile(path_);
+  std::string damaged = before.substr(first, second);
+  {
+    std::fstream f(path_, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(first + 30));  // inside the second record
+    f.put('\xff');
+  }
+  damaged[30] = '\xff';
+  daemon::Spool again(path_, 1 << 20, nullptr);
+  EXPECT_EQ(again.GetStats().records, 3u);
+  EXPECT_EQ(again.GetStats().bytes, before.size()) << "whole records follow: not a torn tail";
+  EXPECT_EQ(DrainKeys(again, 1), (std::vector<std::string>{"key-1", "key-3", "key-4"}));
+  EXPECT_EQ(ReadFile(path_ + ".damaged"), damaged);
+  EXPECT_EQ(std::filesystem::file_size(path_), 0u);
+}
+
+TEST_F(SpoolFile, RecordsDamagedWhileRunningAreSkippedByTheDrain) {
+  daemon::Spool spool(path_, 1 << 20, nullptr);
+  std::vector<storage::InboxRecord> batch = {Record(1), Record(2), Record(3)};
+  std::string error;
+  ASSERT_TRUE(spool.Append(batch, error)) << error;
+  const std::size_t first = EncodedSize(1), second = EncodedSize(2);
+  {
+    std::fstream f(path_, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(first));  // the second record's marker
+    f.put('X');
+  }
+  EXPECT_EQ(DrainKeys(spool, 10), (std::vector<std::string>{"key-1", "key-3"}));
+  EXPECT_EQ(ReadFile(path_ + ".damaged").size(), second);
+  EXPECT_FALSE(spool.HasPending());
+  // Damage at the very end: nothing readable after it, the drain still ends.
+  ASSERT_TRUE(spool.Append(batch, error)) << error;
+  {
+    std::fstream f(path_, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(first + second + 40));
+    f.put('\x01');
+  }
+  EXPECT_EQ(DrainKeys(spool, 10), (std::vector<std::string>{"key-1", "key-2"}));
+  EXPECT_FALSE(spool.HasPending());
+  EXPECT_EQ(std::filesystem::file_size(path_), 0u);
 }
 
 TEST_F(SpoolFile, AFullSpoolRefusesAndKeepsWhatItHas) {
