@@ -1,6 +1,7 @@
 #include "daemon/application.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 
 #include <boost/asio/post.hpp>
@@ -66,6 +67,26 @@ std::string SpoolFile(const config::SpoolConfig& spool) {
   std::string dir = state;
   if (auto colon = dir.find(':'); colon != std::string::npos) dir.resize(colon);  // several dirs
   return dir + "/inbox.spool";
+}
+
+// Each connection is a descriptor: raise the soft limit towards the hard one
+// when it is too low (the unit sets LimitNOFILE=, but a daemon started
+// elsewhere may have a soft limit of 1024) and say so when even that cannot
+// hold max_connections plus the daemon's own files, sockets and connections.
+void RaiseDescriptorLimit(std::size_t max_connections) {
+  constexpr rlim_t kReserve = 256;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < max_connections + kReserve && limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < max_connections + kReserve)
+    spdlog::warn(
+        "listener.limits.max_connections is {} but the daemon may open only {} file descriptors; "
+        "connections beyond about {} will fail to be accepted (raise LimitNOFILE=)",
+        max_connections, limit.rlim_cur, limit.rlim_cur > kReserve ? limit.rlim_cur - kReserve : 0);
 }
 
 ServerLimits ToServerLimits(const config::ListenerLimits& l) {
@@ -251,6 +272,7 @@ int RunDaemon(const config::Config& config) {
   } else {
     spdlog::info("no thingspace section: receiving callbacks only (no registration, no actions)");
   }
+  RaiseDescriptorLimit(config.listener.limits.max_connections);
   HttpServer callback_server(ioc, "callback listener", tls, ToServerLimits(config.listener.limits),
                              callbacks, &metrics.OpenConnections());
   ServerLimits admin_limits;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -131,8 +132,16 @@ asio::awaitable<void> HttpServer::AcceptLoop() {
     if (stopping_) co_return;
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
-      // Out of descriptors and the like: log, breathe, go on.
-      spdlog::warn("{}: accept failed: {}", name_, ec.message());
+      // Out of descriptors and the like: log (once a minute at most),
+      // breathe, go on.
+      auto now = std::chrono::steady_clock::now();
+      ++accept_failures_;
+      if (now - last_accept_log_ > std::chrono::minutes(1)) {
+        spdlog::warn("{}: accept failed: {} ({} time(s) since the last report)", name_,
+                     ec.message(), accept_failures_);
+        accept_failures_ = 0;
+        last_accept_log_ = now;
+      }
       asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::milliseconds(50));
       co_await pause.async_wait(kUse);
       continue;
@@ -170,7 +179,28 @@ asio::awaitable<void> HttpServer::Session(tcp::socket socket) {
   Detach ended{[registry, id] { registry->Remove(id); }};
 
   if (auto tls = CurrentTls()) {  // kept alive by this frame across a rotation
-    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls);
+    // Nothing TLS-sized (the TLS stream's buffers are tens of KiB) exists
+    // until the client sends its first byte: a connection that never does
+    // costs a socket and this frame until the request timeout.
+    beast::tcp_stream tcp(std::move(socket));
+    {
+      using namespace asio::experimental::awaitable_operators;
+      live->lowest = &tcp;
+      live->idle = true;
+      Detach detach{[&live] {
+        live->lowest = nullptr;
+        live->idle = false;
+      }};
+      asio::steady_timer deadline(live->executor, limits_.request_timeout);
+      auto first = co_await (tcp.socket().async_wait(tcp::socket::wait_read, kUse) ||
+                             deadline.async_wait(kUse));
+      if (first.index() == 1) {
+        handler_.OnRejected(Rejection::kTimeout, peer);
+        co_return;
+      }
+      if (std::get<0>(std::get<0>(first))) co_return;  // cancelled by Stop(), or closed
+    }
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp), *tls);
     live->lowest = &beast::get_lowest_layer(stream);
     Detach detach{[&live] { live->lowest = nullptr; }};
     live->lowest->expires_after(limits_.request_timeout);

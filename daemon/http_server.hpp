@@ -92,6 +92,9 @@ class HttpServer {
   tcp::acceptor acceptor_;
 
   std::atomic<bool> stopping_{false};
+  // Only the accept loop (one coroutine) touches these.
+  std::uint64_t accept_failures_ = 0;
+  std::chrono::steady_clock::time_point last_accept_log_{};
   // The open connections. Shared with every session coroutine, because a
   // session can outlive the server: when the event loop is stopped with
   // connections open, their coroutine frames are destroyed with the

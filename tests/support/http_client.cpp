@@ -111,14 +111,27 @@ HttpReply HttpClient::Request(const std::string& method, const std::string& targ
   boost::system::error_code ec;
   d.Lowest().expires_after(std::chrono::seconds(15));
   d.WithStream([&](auto& s) { http::write(s, req, ec); });
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(64 * 1024 * 1024);
   // A server may answer and close before reading all we sent; try to read
   // its answer anyway.
+  reply = ReadReply(15'000);
+  if (reply.status == 0 && ec) reply.error = ec.message() + "; " + reply.error;
+  return reply;
+}
+
+HttpReply HttpClient::ReadReply(int timeout_ms) {
+  HttpReply reply;
+  if (!impl_->connected) {
+    reply.error = "not connected";
+    return reply;
+  }
+  auto& d = *impl_;
+  d.Lowest().expires_after(std::chrono::milliseconds(timeout_ms));
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 * 1024 * 1024);
   boost::system::error_code rec;
   d.WithStream([&](auto& s) { http::read(s, d.buffer, parser, rec); });
   if (rec) {
-    reply.error = (ec ? ec.message() + "; " : std::string()) + rec.message();
+    reply.error = rec.message();
     Close();
     return reply;
   }

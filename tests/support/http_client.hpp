@@ -36,6 +36,8 @@ class HttpClient {
   bool Connect();
   // Writes raw bytes on the (TLS) connection; false on failure.
   bool WriteRaw(const std::string& bytes);
+  // Reads one response (after WriteRaw), waiting up to `timeout_ms`.
+  HttpReply ReadReply(int timeout_ms);
   // Waits up to `timeout_ms` for the server to close; true if it did.
   bool WaitForClose(int timeout_ms);
   void Close();
