@@ -3,8 +3,10 @@
 // with backoff, dead actions, a SIGKILL with actions in flight, chains
 // through pending requests, and SIGHUP reloads (a bad file is rejected).
 // The simulator's request log is the proof of what reached "ThingSpace".
+#include <boost/beast/core/detail/base64.hpp>
 #include <fstream>
 #include <iterator>
+#include <set>
 
 #include "tests/e2e/sim_fixture.hpp"
 
@@ -44,9 +46,11 @@ class RulesTest : public ThingSpaceTest {
         "actions: { poll_interval: 200ms, lease: " +
         lease + ", max_attempts: " + std::to_string(max_attempts) +
         ", retry: { initial: 200ms, max: 1s } }\n";
+    o.log_level = log_level_;
     StartDaemon(o);
     ASSERT_TRUE(WaitFor([&] { return AllRegistered(); })) << daemon_->Log();
   }
+  std::string log_level_ = "info";
 
   // Activates one device through the simulator (as if another system had
   // called ThingSpace): its CarrierService callback arrives by itself.
@@ -143,6 +147,50 @@ TEST_F(RulesTest, ActivationFiresItsActionsExactlyOnceAndTheSmsIsCorrelated) {
   EXPECT_NE(chains.output.find("sms.send"), std::string::npos) << chains.output;
   EXPECT_NE(Metrics().find("tscb_actions_total{action=\"sms.send\",result=\"succeeded\"} 1"),
             std::string::npos);
+}
+
+// After a run at the most verbose log level (registration, OAuth and
+// session logins, callbacks, bad credentials, actions), no secret is in the
+// daemon's log or in any row of any table.
+TEST_F(RulesTest, NoSecretReachesTheLogOrAnyTable) {
+  log_level_ = "trace";
+  Start(WelcomeRules());
+  Activate("89148000000800100077");
+  ASSERT_TRUE(WaitFor([&] { return Actions("state = 'succeeded'") == 2; })) << daemon_->Log();
+  const std::string wrong = "wrongpw-Hq5s0E";
+  json::object bad{
+      {"requestId", "bad-creds"}, {"username", UsernameFor("CarrierService")}, {"password", wrong}};
+  EXPECT_EQ(Client().Post("/callbacks/CarrierService", json::serialize(bad)).status, 401);
+
+  std::set<std::string> secrets = {kAppSecret, kUwsPassword, wrong};
+  for (const auto& s : FixtureServices()) secrets.insert(PasswordFor(s));
+  const std::string basic = std::string("app-key:") + kAppSecret;
+  std::string encoded(boost::beast::detail::base64::encoded_size(basic.size()), '\0');
+  encoded.resize(boost::beast::detail::base64::encode(encoded.data(), basic.data(), basic.size()));
+  secrets.insert(encoded);
+  int tokens = 0;
+  for (const auto& c : Calls()) {
+    if (c.authorization.rfind("Bearer ", 0) == 0 &&
+        secrets.insert(c.authorization.substr(7)).second)
+      ++tokens;
+    if (!c.session.empty() && secrets.insert(c.session).second) ++tokens;
+  }
+  EXPECT_GE(tokens, 2) << "no OAuth or session token seen to look for";
+
+  const std::string log = daemon_->Log();
+  EXPECT_NE(log.find("wrong or missing credentials"), std::string::npos);  // the log was written
+  auto tables = db_.Column(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = 'tscb' AND "
+      "table_type = 'BASE TABLE'");
+  EXPECT_GE(tables.size(), 5u);
+  for (const auto& secret : secrets) {
+    EXPECT_EQ(log.find(secret), std::string::npos) << secret << " is in the log";
+    for (const auto& table : tables)
+      EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb." + table + " t WHERE t::text LIKE '%" +
+                           secret + "%'"),
+                0)
+          << secret << " is in tscb." << table;
+  }
 }
 
 TEST_F(RulesTest, RetryableFailuresAreRetriedWithBackoffThenSucceed) {

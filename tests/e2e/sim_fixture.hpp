@@ -70,6 +70,11 @@ struct SimCall {
   int status;
 };
 
+// ThingSpace's secrets in these tests: distinctive, so a test can look for
+// them in logs and tables.
+inline constexpr const char* kAppSecret = "appsecret-Zq81xV";
+inline constexpr const char* kUwsPassword = "uwspw-Kd02rT";
+
 class ThingSpaceTest : public DaemonTest {
  protected:
   void StartSim(const std::string& faults = "{}", int retry_interval_ms = 300,
@@ -83,11 +88,11 @@ class ThingSpaceTest : public DaemonTest {
                                      "--app-key",
                                      "app-key",
                                      "--app-secret",
-                                     "app-secret",
+                                     kAppSecret,
                                      "--uws-user",
                                      "uws-user",
                                      "--uws-password",
-                                     "uws-pw",
+                                     kUwsPassword,
                                      "--retry-interval",
                                      std::to_string(retry_interval_ms),
                                      "--faults",
@@ -114,8 +119,8 @@ class ThingSpaceTest : public DaemonTest {
   DaemonOptions Options(const std::string& interval = "1h", const std::string& extra = "") {
     if (public_port_ == 0) public_port_ = FreeThingSpacePort();
     dir_.Write("secrets/app-key", "app-key\n");
-    dir_.Write("secrets/app-secret", "app-secret\n");
-    dir_.Write("secrets/uws", "uws-pw\n");
+    dir_.Write("secrets/app-secret", std::string(kAppSecret) + "\n");
+    dir_.Write("secrets/uws", std::string(kUwsPassword) + "\n");
     std::string base = "https://localhost:" + std::to_string(sim_port_);
     DaemonOptions o;
     o.listener_port = public_port_;

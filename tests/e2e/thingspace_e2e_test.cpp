@@ -387,7 +387,7 @@ TEST_F(ThingSpaceTest, RegisterCommandPlansAppliesAndDeregisters) {
   // Each run logged in once and out once; no secret was printed.
   EXPECT_EQ(Count("POST", "/session/login"), Count("POST", "/session/logout"));
   for (const auto& out : {plan.output, applied.output, removed.output})
-    EXPECT_EQ(out.find("uws-pw"), std::string::npos);
+    EXPECT_EQ(out.find(kUwsPassword), std::string::npos);
 }
 
 }  // namespace
