@@ -42,6 +42,9 @@ struct TlsConfig {
   bool enabled = true;
   std::string certificate_file;  // PEM chain, leaf first
   std::string private_key_file;  // PEM
+  // Staple the certificate's OCSP status when it names a responder and its
+  // issuer follows it in certificate_file.
+  bool ocsp_stapling = true;
   bool operator==(const TlsConfig&) const = default;
 };
 

@@ -65,6 +65,7 @@ void ReadListener(MapReader r, ListenerConfig& l) {
   tls.Read("enabled", l.tls.enabled);
   tls.Read("certificate", l.tls.certificate_file);
   tls.Read("private_key", l.tls.private_key_file);
+  tls.Read("ocsp_stapling", l.tls.ocsp_stapling);
   l.tls.certificate_file = ResolvePath(r.Context(), l.tls.certificate_file);
   l.tls.private_key_file = ResolvePath(r.Context(), l.tls.private_key_file);
   if (l.tls.enabled) {

@@ -134,7 +134,7 @@ bool ReloadConfig(Reloadable& r) {
   std::shared_ptr<ssl::context> tls;
   if (r.running.listener.tls.enabled && next.listener.tls.enabled) {
     try {
-      tls = MakeServerTlsContext(next.listener.tls);
+      tls = MakeServerTlsContext(next.listener.tls, &r.metrics);
     } catch (const std::exception& e) {
       return reject(e.what());
     }
@@ -174,10 +174,13 @@ int RunDaemon(const config::Config& config) {
     return 1;
   }
 
+  std::vector<std::string> service_names;
+  for (const auto& s : config.services) service_names.push_back(s.name);
+  Metrics metrics(service_names);
   std::shared_ptr<ssl::context> tls;
   if (config.listener.tls.enabled) {
     try {
-      tls = MakeServerTlsContext(config.listener.tls);
+      tls = MakeServerTlsContext(config.listener.tls, &metrics);
     } catch (const std::exception& e) {
       spdlog::critical("cannot start: {}", e.what());
       return 1;
@@ -188,9 +191,6 @@ int RunDaemon(const config::Config& config) {
         "this behind a TLS-terminating proxy");
   }
 
-  std::vector<std::string> service_names;
-  for (const auto& s : config.services) service_names.push_back(s.name);
-  Metrics metrics(service_names);
   auto inbox_store = [db_conn] { return std::make_unique<storage::pg::PgInboxStore>(db_conn); };
   InboxWriter writer(inbox_store, config.inbox, &metrics);
   Health health(db_conn, std::chrono::seconds(2));

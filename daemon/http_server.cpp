@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <type_traits>
+
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
@@ -44,6 +46,9 @@ Response MakeJsonResponse(http::status status, unsigned version, const std::stri
   Response res{status, version};
   res.set(http::field::content_type, "application/json");
   res.set(http::field::server, "ts-callbackd");
+  // An API's answers: never sniffed as another type, never cached.
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set(http::field::cache_control, "no-store");
   res.body() = json_body;
   return res;
 }
@@ -225,6 +230,8 @@ asio::awaitable<void> HttpServer::Session(tcp::socket socket) {
 
 template <class Stream>
 asio::awaitable<bool> HttpServer::Send(Stream& stream, Response& response) {
+  if constexpr (!std::is_same_v<Stream, beast::tcp_stream>)
+    response.set(http::field::strict_transport_security, "max-age=31536000");
   response.prepare_payload();
   beast::get_lowest_layer(stream).expires_after(limits_.request_timeout);
   auto [ec, n] = co_await http::async_write(stream, response, kUse);

@@ -208,6 +208,12 @@ Metrics::Metrics(const std::vector<std::string>& services)
                         .Help("Spooled callbacks moved into the inbox")
                         .Register(*registry_)
                         .Add({});
+  ocsp_fetches_ = &prometheus::BuildCounter()
+                       .Name("tscb_ocsp_fetches_total")
+                       .Help("OCSP responses fetched for stapling, by result: good, revoked, error")
+                       .Register(*registry_);
+  ocsp_valid_until_ = gauge("tscb_ocsp_staple_valid_until_timestamp_seconds",
+                            "nextUpdate of the OCSP response stapled to handshakes (0 when none)");
   spool_damaged_ =
       &prometheus::BuildCounter()
            .Name("tscb_spool_damaged_bytes_total")

@@ -131,6 +131,13 @@ class Metrics {
     spool_oldest_->Set(records > 0 ? static_cast<double>(oldest_us) / 1e6 : 0);
   }
 
+  // OCSP stapling: fetches by result (good, revoked, error) and the
+  // nextUpdate of the response stapled now (0 when none).
+  void CountOcspFetch(const std::string& result) {
+    ocsp_fetches_->Add({{"result", result}}).Increment();
+  }
+  void SetOcspValidUntil(double unix_seconds) { ocsp_valid_until_->Set(unix_seconds); }
+
   // SIGHUP reloads of the whole config: applied or rejected.
   void CountConfigReload(const std::string& result) {
     config_reloads_->Add({{"result", result}}).Increment();
@@ -171,6 +178,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* spool_appends_ = nullptr;
   prometheus::Counter* spool_drained_ = nullptr;
   prometheus::Counter* spool_damaged_ = nullptr;
+  prometheus::Family<prometheus::Counter>* ocsp_fetches_ = nullptr;
+  prometheus::Gauge* ocsp_valid_until_ = nullptr;
   prometheus::Gauge* spool_bytes_ = nullptr;
   prometheus::Gauge* spool_records_ = nullptr;
   prometheus::Gauge* spool_oldest_ = nullptr;

@@ -1,5 +1,7 @@
 #include "daemon/tls_context.hpp"
 
+#include "daemon/ocsp_stapler.hpp"
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -14,7 +16,7 @@ constexpr const char* kTls12Ciphers =
 constexpr unsigned char kSessionIdContext[] = "ts-callbackd";
 }  // namespace
 
-std::shared_ptr<ssl::context> MakeServerTlsContext(const config::TlsConfig& tls) {
+std::shared_ptr<ssl::context> MakeServerTlsContext(const config::TlsConfig& tls, Metrics* metrics) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                    ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
@@ -36,7 +38,13 @@ std::shared_ptr<ssl::context> MakeServerTlsContext(const config::TlsConfig& tls)
   if (SSL_CTX_check_private_key(native) != 1)
     throw std::runtime_error("TLS private key " + tls.private_key_file +
                              " does not match certificate " + tls.certificate_file);
-  return ctx;
+  if (!tls.ocsp_stapling) return ctx;
+  auto stapler = AttachOcspStapling(*ctx, tls.certificate_file, metrics);
+  if (!stapler) return ctx;
+  // The stapler lives exactly as long as the context it staples for.
+  auto both = std::make_shared<std::pair<std::shared_ptr<ssl::context>, std::shared_ptr<void>>>(
+      ctx, std::move(stapler));
+  return std::shared_ptr<ssl::context>(both, both->first.get());
 }
 
 }  // namespace tscb::daemon

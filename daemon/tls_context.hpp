@@ -6,10 +6,14 @@
 #include <memory>
 
 #include "config/config.hpp"
+#include "daemon/metrics.hpp"
 #include "daemon/net.hpp"
 
 namespace tscb::daemon {
 
-std::shared_ptr<ssl::context> MakeServerTlsContext(const config::TlsConfig& tls);
+// With tls.ocsp_stapling, the context staples the certificate's OCSP status
+// where the certificate allows it (daemon/ocsp_stapler); `metrics` may be null.
+std::shared_ptr<ssl::context> MakeServerTlsContext(const config::TlsConfig& tls,
+                                                   Metrics* metrics = nullptr);
 
 }  // namespace tscb::daemon

@@ -18,7 +18,7 @@ fi
 . "$TSCB_ROOT/scripts/pg.sh"
 
 # prometheus: promtool checks the /metrics output; systemd: systemd-analyze checks the unit.
-install_deps prometheus systemd
+install_deps prometheus systemd testssl.sh
 status=0
 check_format || status=1
 if [ "${TSCB_SANITIZE:-0}" = 1 ]; then

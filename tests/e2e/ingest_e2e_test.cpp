@@ -1,4 +1,6 @@
 // The ingest path end to end: the real binary, real TLS, real PostgreSQL.
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "tests/e2e/daemon_fixture.hpp"

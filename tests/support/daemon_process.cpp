@@ -1,7 +1,10 @@
 #include "tests/support/daemon_process.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,11 +40,26 @@ std::string TempDir::Write(const std::string& name, const std::string& content) 
   return file;
 }
 
-void MakeTestCertificates(const std::string& dir) {
-  std::string cmd =
-      std::string(". '") + TSCB_SOURCE_DIR + "/scripts/certs.sh' && make_certs '" + dir + "'";
+void MakeTestCertificates(const std::string& dir, const std::string& ocsp_url) {
+  std::string cmd = std::string(". '") + TSCB_SOURCE_DIR + "/scripts/certs.sh' && make_certs '" +
+                    dir + "' '" + ocsp_url + "'";
   if (std::system(("bash -c \"" + cmd + "\"").c_str()) != 0)
     throw std::runtime_error("could not make test certificates in " + dir);
+}
+
+int FreeLoopbackPort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+    port = ntohs(addr.sin_port);
+  if (fd >= 0) close(fd);
+  if (port == 0) throw std::runtime_error("no free loopback port");
+  return port;
 }
 
 namespace {

@@ -25,8 +25,13 @@ class TempDir {
   std::string path_;
 };
 
-// Makes ca.pem, cert.pem and key.pem in `dir` (once per call).
-void MakeTestCertificates(const std::string& dir);
+// Makes ca.pem, cert.pem and key.pem in `dir` (once per call). With
+// `ocsp_url`, the certificate names that OCSP responder, cert.pem carries
+// the CA too, and index.txt is its status for `openssl ocsp`.
+void MakeTestCertificates(const std::string& dir, const std::string& ocsp_url = "");
+
+// A free TCP port on 127.0.0.1 at the time of the call.
+int FreeLoopbackPort();
 
 struct RunResult {
   int exit_code = -1;
