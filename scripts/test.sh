@@ -44,7 +44,7 @@ for label in unit pg e2e; do
   out="$work/ctest-$label.txt"
   ctest --test-dir "$TSCB_BUILD" -L "^$label\$" -j2 --timeout 180 --output-on-failure \
     --no-tests=error 2>&1 | tee "$out" || status=1
-  if grep -Eq '(Not Run|Skipped|\*\*\*Skipped)' "$out"; then
+  if grep -Eq '(Not Run|\*\*\*Skipped)' "$out"; then
     echo "ctest -L $label: some tests were skipped or not run" >&2
     status=1
   fi

@@ -157,7 +157,7 @@ std::vector<std::string> DrainKeys(daemon::Spool& spool, std::size_t per_batch) 
   return keys;
 }
 
-TEST_F(SpoolFile, DamageInTheMiddleIsSkippedAndSavedAndTheRecordsAfterItAreKept) {
+TEST_F(SpoolFile, DamageInTheMiddleIsPassedOverAndSavedAndTheRecordsAfterItAreKept) {
   std::vector<storage::InboxRecord> batch = {Record(1), Record(2), Record(3), Record(4)};
   const std::size_t first = EncodedSize(1), second = EncodedSize(2);
   {
@@ -181,7 +181,7 @@ TEST_F(SpoolFile, DamageInTheMiddleIsSkippedAndSavedAndTheRecordsAfterItAreKept)
   EXPECT_EQ(std::filesystem::file_size(path_), 0u);
 }
 
-TEST_F(SpoolFile, RecordsDamagedWhileRunningAreSkippedByTheDrain) {
+TEST_F(SpoolFile, RecordsDamagedWhileRunningArePassedOverByTheDrain) {
   daemon::Spool spool(path_, 1 << 20, nullptr);
   std::vector<storage::InboxRecord> batch = {Record(1), Record(2), Record(3)};
   std::string error;
