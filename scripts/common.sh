@@ -38,6 +38,9 @@ build() {
   shift || true
   log "Building ($type) in $TSCB_BUILD"
   export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+  # Paths below the checkout are hashed relative to it, so that a fresh
+  # clone elsewhere (CI) finds what an earlier build compiled.
+  export CCACHE_BASEDIR=$TSCB_ROOT CCACHE_NOHASHDIR=1
   cmake -S "$TSCB_ROOT" -B "$TSCB_BUILD" -G Ninja -DCMAKE_BUILD_TYPE="$type" "$@" >/dev/null
   cmake --build "$TSCB_BUILD" -j2
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every test: installs what it needs, builds, starts a throwaway PostgreSQL,
-# runs the unit, pg and e2e tiers with ctest, stops PostgreSQL. Exits
-# non-zero on any failure, and when any tier ran no test or skipped one.
+# runs the unit, pg and e2e tiers with ctest, a short fuzz pass, then the unit
+# and pg tiers and the network-facing e2e tests again under AddressSanitizer +
+# UBSan, stops PostgreSQL. Exits non-zero on any failure, and when any tier
+# ran no test or skipped one.
 #   TSCB_SANITIZE=1 scripts/test.sh       the same under AddressSanitizer + UBSan (build-asan/)
 #   TSCB_SANITIZE=thread scripts/test.sh  the same under ThreadSanitizer (build-tsan/)
 set -euo pipefail
@@ -39,24 +41,44 @@ trap cleanup EXIT
 pg_start "$work/pg"
 export TSCB_TEST_PG_HOST=127.0.0.1 TSCB_TEST_PG_PORT=$TSCB_PG_PORT TSCB_TEST_PG_USER=postgres
 
-for label in unit pg e2e; do
-  log "ctest -L $label"
-  out="$work/ctest-$label.txt"
-  ctest --test-dir "$TSCB_BUILD" -L "^$label\$" -j2 --timeout 180 --output-on-failure \
-    --no-tests=error 2>&1 | tee "$out" || status=1
+# run_tier NAME LABEL [REGEX]: one ctest tier of $TSCB_BUILD, its output kept
+# as $work/ctest-NAME.txt for the closing count.
+tiers=()
+run_tier() {
+  local name=$1 label=$2 regex=${3:-}
+  log "ctest -L $label${regex:+ -R '$regex'} ($TSCB_BUILD)"
+  local out="$work/ctest-$name.txt"
+  tiers+=("$name")
+  ctest --test-dir "$TSCB_BUILD" -L "^$label\$" ${regex:+-R "$regex"} -j2 --timeout 180 \
+    --output-on-failure --no-tests=error 2>&1 | tee "$out" || status=1
   if grep -Eq '(Not Run|\*\*\*Skipped)' "$out"; then
     echo "ctest -L $label: some tests were skipped or not run" >&2
     status=1
   fi
-done
+}
+for label in unit pg e2e; do run_tier "$label" "$label"; done
 # A short fuzz pass (5 s a target; scripts/fuzz.sh runs longer ones). Not
 # under the sanitizer builds: the fuzz targets carry ASan and UBSan already.
 if [ "${TSCB_SANITIZE:-0}" = 0 ]; then
   FUZZ_SECONDS=${FUZZ_SECONDS:-5} "$TSCB_ROOT/scripts/fuzz.sh" || status=1
 fi
+# The sanitizer pass of every run (CI included): AddressSanitizer + UBSan
+# over the unit and pg tiers and the e2e tests of the network-facing paths
+# (ingest, hostile clients, lifecycle, spool), in build-asan/.
+# TSCB_SANITIZE=1 runs every tier under them instead; TSCB_CI_ASAN=0 skips it.
+if [ "${TSCB_SANITIZE:-0}" = 0 ] && [ "${TSCB_CI_ASAN:-1}" = 1 ]; then
+  TSCB_BUILD=$TSCB_ROOT/build-asan
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export LSAN_OPTIONS=suppressions=$TSCB_ROOT/tests/lsan.supp:print_suppressions=0
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  build Debug -DTSCB_SANITIZE=ON || status=1
+  run_tier asan-unit unit
+  run_tier asan-pg pg
+  run_tier asan-e2e e2e 'IngestE2eTest|HostileE2eTest|LifecycleE2eTest|SpoolE2eTest'
+fi
 # One closing line for all tiers, from ctest's own summaries.
 passed=0 failed=0
-for label in unit pg e2e; do
+for label in "${tiers[@]}"; do
   line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$work/ctest-$label.txt" || true)
   if [ -z "$line" ]; then status=1; continue; fi
   f=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
