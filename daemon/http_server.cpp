@@ -1,5 +1,7 @@
 #include "daemon/http_server.hpp"
 
+#include "daemon/tls_stream.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <type_traits>
@@ -23,6 +25,8 @@ struct HttpServer::Live {
 };
 
 namespace {
+
+constexpr std::size_t kFirstRead = 4096;  // a whole callback, most of the time
 
 bool IsHttpParseError(const boost::system::error_code& ec) {
   return ec.category() == http::make_error_code(http::error::bad_method).category();
@@ -205,11 +209,11 @@ asio::awaitable<void> HttpServer::Session(tcp::socket socket) {
       }
       if (std::get<0>(std::get<0>(first))) co_return;  // cancelled by Stop(), or closed
     }
-    beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp), *tls);
+    TlsStream stream(std::move(tcp), *tls);
     live->lowest = &beast::get_lowest_layer(stream);
     Detach detach{[&live] { live->lowest = nullptr; }};
     live->lowest->expires_after(limits_.request_timeout);
-    auto [hec] = co_await stream.async_handshake(ssl::stream_base::server, kUse);
+    auto [hec] = co_await stream.async_handshake(kUse);
     if (hec) {
       if (!IsQuietClose(hec))
         handler_.OnRejected(
@@ -256,6 +260,16 @@ asio::awaitable<void> HttpServer::SendAndClose(Stream& stream, Response& respons
   }
 }
 
+// True once the socket has something to read (or was closed by the peer);
+// false after `timeout` or when cancelled.
+asio::awaitable<bool> WaitReadable(beast::tcp_stream& lowest, std::chrono::milliseconds timeout) {
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer deadline(co_await asio::this_coro::executor, timeout);
+  auto first = co_await (lowest.socket().async_wait(tcp::socket::wait_read, kUse) ||
+                         deadline.async_wait(kUse));
+  co_return first.index() == 0 && !std::get<0>(std::get<0>(first));
+}
+
 template <class Stream>
 asio::awaitable<void> HttpServer::Serve(Stream& stream, Live& live, const std::string& peer) {
   beast::flat_buffer buffer;
@@ -266,9 +280,25 @@ asio::awaitable<void> HttpServer::Serve(Stream& stream, Live& live, const std::s
     parser.body_limit(limits_.max_body_bytes);
     auto& lowest = beast::get_lowest_layer(stream);
     lowest.expires_after(first ? limits_.request_timeout : limits_.idle_timeout);
-    live.idle = buffer.size() == 0;
+    // Idle (Stop() may close it) only until the next request's first bytes.
+    if (buffer.size() == 0) {
+      live.idle = true;
+      bool buffered = false;
+      if constexpr (std::is_same_v<Stream, TlsStream>) buffered = stream.HasBufferedInput();
+      if (!buffered) {
+        // Wait without buffers: an idle connection holds its TLS state and
+        // little else (the memory target for 10,000 idle connections).
+        buffer.shrink_to_fit();
+        if constexpr (std::is_same_v<Stream, TlsStream>) stream.Trim();
+        if (!co_await WaitReadable(lowest, first ? limits_.request_timeout : limits_.idle_timeout))
+          co_return;  // timed out, closed or stopped before a request began
+      }
+      auto [fec, fn] = co_await stream.async_read_some(buffer.prepare(kFirstRead), kUse);
+      live.idle = false;
+      buffer.commit(fn);
+      if (fec) co_return;
+    }
     auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kUse);
-    live.idle = false;
     if (ec) {
       unsigned version = 11;
       if (ec == http::error::header_limit) {

@@ -391,5 +391,39 @@ TEST_F(HostileE2eTest, TenThousandIdleConnectionsAreHeldInBoundedMemoryThenTimed
   EXPECT_EQ(InboxRows(), 2);
 }
 
+// Keep-alive TLS connections between requests: each holds its TLS state and
+// little else (daemon/tls_stream): no read or write buffer while it waits.
+TEST_F(HostileE2eTest, IdleTlsKeepAliveConnectionsHoldNoBuffers) {
+  DaemonOptions options;
+  options.max_connections = "2000";
+  options.idle_timeout = "60s";
+  StartDaemon(options);
+  ExpectStillServing("warm-up");
+  const long rss_before = RssKiB(daemon_->Pid());
+  constexpr int kIdle = 1000;
+  std::vector<HttpClient> idle;
+  idle.reserve(kIdle);
+  for (int i = 0; i < kIdle; ++i) {
+    idle.push_back(Client());
+    auto reply =
+        idle.back().Post("/callbacks/CarrierService", Callback("idle-tls-" + std::to_string(i)));
+    ASSERT_EQ(reply.status, 200) << i << ": " << reply.error;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const long rss_held = RssKiB(daemon_->Pid());
+  const double each = static_cast<double>(rss_held - rss_before) / kIdle;
+  std::printf("[ info ] RSS %ld KiB before, %ld KiB with %d idle TLS connections: %.1f KiB each\n",
+              rss_before, rss_held, kIdle, each);
+  EXPECT_LT(each, kSanitizerFactor * 32.0);  // 26 KiB measured; Asio's ssl::stream took 66
+  EXPECT_GE(Metric("tscb_open_connections"), kIdle);
+  ExpectStillServing("beside-idle-tls");
+  // Still usable: each answers a second callback on its connection.
+  for (int i = 0; i < kIdle; i += 100)
+    EXPECT_EQ(
+        idle[i].Post("/callbacks/CarrierService", Callback("again-" + std::to_string(i))).status,
+        200);
+  EXPECT_EQ(InboxRows(), kIdle + 2 + kIdle / 100);
+}
+
 }  // namespace
 }  // namespace tscb::testing
