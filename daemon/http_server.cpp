@@ -22,6 +22,9 @@ struct HttpServer::Live {
   asio::any_io_executor executor;
   beast::tcp_stream* lowest = nullptr;  // null once the stream is gone
   bool idle = false;                    // waiting for a request, nothing received yet
+  // While waiting for a request's first byte without a timer of its own:
+  // when SweepIdle() closes it (steady clock, ns); 0 when not waiting.
+  std::atomic<std::int64_t> wait_until{0};
 };
 
 namespace {
@@ -86,7 +89,32 @@ std::uint16_t HttpServer::Bind(const std::string& address, std::uint16_t port) {
   return acceptor_.local_endpoint().port();
 }
 
-void HttpServer::Start() { asio::co_spawn(acceptor_.get_executor(), AcceptLoop(), asio::detached); }
+void HttpServer::Start() {
+  asio::co_spawn(acceptor_.get_executor(), AcceptLoop(), asio::detached);
+  asio::co_spawn(acceptor_.get_executor(), SweepIdle(), asio::detached);
+}
+
+asio::awaitable<void> HttpServer::SweepIdle() {
+  asio::steady_timer tick(co_await asio::this_coro::executor);
+  auto registry = registry_;
+  while (!stopping_) {
+    tick.expires_after(std::chrono::milliseconds(250));
+    co_await tick.async_wait(kUse);
+    const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    std::vector<std::shared_ptr<Live>> overdue;
+    {
+      std::lock_guard lock(registry->mu);
+      for (auto& [id, live] : registry->live) {
+        auto until = live->wait_until.load();
+        if (until != 0 && until <= now) overdue.push_back(live);
+      }
+    }
+    for (auto& live : overdue)
+      asio::post(live->executor, [live] {
+        if (live->wait_until != 0 && live->lowest) live->lowest->cancel();
+      });
+  }
+}
 
 void HttpServer::Stop(std::function<void()> on_drained) {
   stopping_ = true;
@@ -260,16 +288,6 @@ asio::awaitable<void> HttpServer::SendAndClose(Stream& stream, Response& respons
   }
 }
 
-// True once the socket has something to read (or was closed by the peer);
-// false after `timeout` or when cancelled.
-asio::awaitable<bool> WaitReadable(beast::tcp_stream& lowest, std::chrono::milliseconds timeout) {
-  using namespace asio::experimental::awaitable_operators;
-  asio::steady_timer deadline(co_await asio::this_coro::executor, timeout);
-  auto first = co_await (lowest.socket().async_wait(tcp::socket::wait_read, kUse) ||
-                         deadline.async_wait(kUse));
-  co_return first.index() == 0 && !std::get<0>(std::get<0>(first));
-}
-
 template <class Stream>
 asio::awaitable<void> HttpServer::Serve(Stream& stream, Live& live, const std::string& peer) {
   beast::flat_buffer buffer;
@@ -290,8 +308,11 @@ asio::awaitable<void> HttpServer::Serve(Stream& stream, Live& live, const std::s
         // little else (the memory target for 10,000 idle connections).
         buffer.shrink_to_fit();
         if constexpr (std::is_same_v<Stream, TlsStream>) stream.Trim();
-        if (!co_await WaitReadable(lowest, first ? limits_.request_timeout : limits_.idle_timeout))
-          co_return;  // timed out, closed or stopped before a request began
+        auto timeout = first ? limits_.request_timeout : limits_.idle_timeout;
+        live.wait_until = (std::chrono::steady_clock::now() + timeout).time_since_epoch().count();
+        auto [wec] = co_await lowest.socket().async_wait(tcp::socket::wait_read, kUse);
+        live.wait_until = 0;
+        if (wec) co_return;  // timed out (SweepIdle), closed or stopped before a request began
       }
       auto [fec, fn] = co_await stream.async_read_some(buffer.prepare(kFirstRead), kUse);
       live.idle = false;

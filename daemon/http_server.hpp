@@ -73,6 +73,10 @@ class HttpServer {
  private:
   struct Live;
   asio::awaitable<void> AcceptLoop();
+  // Closes connections whose wait for a request passed its deadline
+  // (Live::wait_until), a few times a second: one timer for all of them
+  // instead of one per request.
+  asio::awaitable<void> SweepIdle();
   asio::awaitable<void> Session(tcp::socket socket);
   template <class Stream>
   asio::awaitable<void> Serve(Stream& stream, Live& live, const std::string& peer);
