@@ -72,10 +72,12 @@ class RawTcp {
   int fd_ = -1;
 };
 
+// Memory bounds hold for the daemon's own allocator; under a sanitizer
+// (shadow memory, redzones, its own allocator) they are printed, not checked.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr long kSanitizerFactor = 4;  // shadow memory and redzones
+constexpr bool kSanitized = true;
 #else
-constexpr long kSanitizerFactor = 1;
+constexpr bool kSanitized = false;
 #endif
 
 long RssKiB(pid_t pid) {
@@ -376,8 +378,9 @@ TEST_F(HostileE2eTest, TenThousandIdleConnectionsAreHeldInBoundedMemoryThenTimed
   ExpectStillServing("beside-10000-idle");
   // Bounded: well under the 256 MiB the daemon may use with 10,000 idle TLS
   // connections (issue 8).
-  EXPECT_LT(rss_held - rss_before, kSanitizerFactor * 128 * 1024)
-      << "RSS grew by " << rss_held - rss_before << " KiB";
+  if (!kSanitized)
+    EXPECT_LT(rss_held - rss_before, 128 * 1024)
+        << "RSS grew by " << rss_held - rss_before << " KiB";
   std::printf("[ info ] RSS %ld KiB before, %ld KiB with %d idle connections\n", rss_before,
               rss_held, kIdle);
   // None of them ever sends a byte: each is closed at the request timeout.
@@ -436,7 +439,7 @@ TEST_F(HostileE2eTest, IdleTlsKeepAliveConnectionsHoldNoBuffers) {
   const double each = static_cast<double>(rss_held - rss_before) / kIdle;
   std::printf("[ info ] RSS %ld KiB before, %ld KiB with %d idle TLS connections: %.1f KiB each\n",
               rss_before, rss_held, kIdle, each);
-  EXPECT_LT(each, kSanitizerFactor * 32.0);  // 23 KiB measured; Asio's ssl::stream took 66
+  if (!kSanitized) EXPECT_LT(each, 32.0);  // 23 KiB measured; Asio's ssl::stream took 66
   EXPECT_GE(Metric("tscb_open_connections"), kIdle);
   ExpectStillServing("beside-idle-tls");
   // Still usable: each answers a second callback on its connection.
