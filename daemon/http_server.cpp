@@ -111,7 +111,12 @@ asio::awaitable<void> HttpServer::SweepIdle() {
     }
     for (auto& live : overdue)
       asio::post(live->executor, [live] {
-        if (live->wait_until != 0 && live->lowest) live->lowest->cancel();
+        // Checked again on the session's strand: by now it may be waiting
+        // for a later request, with a later deadline.
+        auto until = live->wait_until.load();
+        if (until != 0 && until <= std::chrono::steady_clock::now().time_since_epoch().count() &&
+            live->lowest)
+          live->lowest->cancel();
       });
   }
 }
