@@ -9,6 +9,7 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <thread>
 
 #include "tests/support/daemon_process.hpp"
 #include "tests/support/http_client.hpp"
@@ -52,6 +53,26 @@ inline std::vector<Fixture> LoadFixtures() {
   }
   std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.name < b.name; });
   return out;
+}
+
+template <class Pred>
+bool WaitFor(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(15)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return pred();
+}
+
+// The value of one series (name with its labels) in a /metrics scrape; -1
+// when it is not there.
+inline double MetricSample(const std::string& scrape, const std::string& series) {
+  std::istringstream in(scrape);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  return -1;
 }
 
 // The body as ThingSpace would send it: with the registered credentials.

@@ -111,12 +111,7 @@ class HostileE2eTest : public DaemonTest {
     return db_.Scalar("SELECT count(*) FROM tscb.inbox WHERE request_id = '" + request_id + "'");
   }
   std::string Metrics() { return Admin().Get("/metrics").body; }
-  double Metric(const std::string& line_prefix) {
-    auto text = Metrics();
-    auto at = text.find("\n" + line_prefix + " ");
-    if (at == std::string::npos) return -1;
-    return std::stod(text.substr(at + line_prefix.size() + 2));
-  }
+  double Metric(const std::string& series) { return MetricSample(Metrics(), series); }
 };
 
 TEST_F(HostileE2eTest, SlowlorisHeadersAndAStalledBodyAreCutOffAtTheRequestTimeout) {
@@ -378,9 +373,10 @@ TEST_F(HostileE2eTest, TenThousandIdleConnectionsAreHeldInBoundedMemoryThenTimed
   ExpectStillServing("beside-10000-idle");
   // Bounded: well under the 256 MiB the daemon may use with 10,000 idle TLS
   // connections (issue 8).
-  if (!kSanitized)
+  if (!kSanitized) {
     EXPECT_LT(rss_held - rss_before, 128 * 1024)
         << "RSS grew by " << rss_held - rss_before << " KiB";
+  }
   std::printf("[ info ] RSS %ld KiB before, %ld KiB with %d idle connections\n", rss_before,
               rss_held, kIdle);
   // None of them ever sends a byte: each is closed at the request timeout.
@@ -439,7 +435,9 @@ TEST_F(HostileE2eTest, IdleTlsKeepAliveConnectionsHoldNoBuffers) {
   const double each = static_cast<double>(rss_held - rss_before) / kIdle;
   std::printf("[ info ] RSS %ld KiB before, %ld KiB with %d idle TLS connections: %.1f KiB each\n",
               rss_before, rss_held, kIdle, each);
-  if (!kSanitized) EXPECT_LT(each, 32.0);  // 23 KiB measured; Asio's ssl::stream took 66
+  if (!kSanitized) {
+    EXPECT_LT(each, 32.0);  // 23 KiB measured; Asio's ssl::stream took 66
+  }
   EXPECT_GE(Metric("tscb_open_connections"), kIdle);
   ExpectStillServing("beside-idle-tls");
   // Still usable: each answers a second callback on its connection.

@@ -227,12 +227,9 @@ TEST_F(IngestE2eTest, PlainHttpOnlyWhenConfiguredAndWithAWarning) {
 bool HandshakeWith(int port, const std::string& ca, const std::string& version_flag) {
   std::string cmd = "echo | openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
                     " -servername localhost -CAfile " + ca + " " + version_flag +
-                    " -verify_return_error 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[512];
-  while (pipe && fgets(buf, sizeof buf, pipe)) out += buf;
-  int rc = pipe ? pclose(pipe) : -1;
+                    " -verify_return_error";
+  int rc = -1;
+  std::string out = RunShell(cmd, &rc);
   return rc == 0 && out.find("Verify return code: 0 (ok)") != std::string::npos;
 }
 

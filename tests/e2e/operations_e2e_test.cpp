@@ -71,18 +71,6 @@ class NotifySocket {
   int fd_ = -1;
 };
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 const std::string kPath = "/callbacks/CarrierService";
 
 std::string Callback(const std::string& request_id) {
@@ -118,7 +106,7 @@ class OperationsE2eTest : public DaemonTest {
 TEST_F(OperationsE2eTest, NotifySocketGetsReadyWatchdogReloadingAndStopping) {
   NotifySocket notify(dir_.Path() + "/notify.sock");
   DaemonOptions options;
-  options.listener_port = FreePort();
+  options.listener_port = FreeLoopbackPort();
   std::string config = WriteConfig(options);
   daemon_ = std::make_unique<DaemonProcess>(
       std::vector<std::string>{"run", "--allow-root", "--config", config},
@@ -262,14 +250,6 @@ TEST_F(OperationsE2eTest, CertificateRotationServesNewHandshakesAndKeepsOpenConn
 
 // The value of one sample in a Prometheus text scrape, or -1. Labels are
 // written sorted by name, as prometheus-cpp does: "name{a=\"x\",b=\"y\"}".
-double Sample(const std::string& scrape, const std::string& series) {
-  std::istringstream in(scrape);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
-  return -1;
-}
-
 TEST_F(OperationsE2eTest, MetricsPassPromtoolAndCountWhatWasSent) {
   StartDaemon();
   auto client = Client();
@@ -288,34 +268,32 @@ TEST_F(OperationsE2eTest, MetricsPassPromtoolAndCountWhatWasSent) {
   std::string scrape;
   for (int i = 0; i < 100; ++i) {
     scrape = Admin().Get("/metrics").body;
-    if (Sample(scrape, "tscb_callbacks_unmatched_total{service=\"CarrierService\"}") == 5 &&
-        Sample(scrape, "tscb_stats_sampled_timestamp_seconds") > 0 &&
-        Sample(scrape, "tscb_inbox_backlog") == 0)
+    if (MetricSample(scrape, "tscb_callbacks_unmatched_total{service=\"CarrierService\"}") == 5 &&
+        MetricSample(scrape, "tscb_stats_sampled_timestamp_seconds") > 0 &&
+        MetricSample(scrape, "tscb_inbox_backlog") == 0)
       break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   const std::string svc = "service=\"CarrierService\"";
-  EXPECT_EQ(Sample(scrape, "tscb_callbacks_total{outcome=\"stored\"," + svc + "}"), 5) << scrape;
-  EXPECT_EQ(Sample(scrape, "tscb_callbacks_total{outcome=\"duplicate\"," + svc + "}"), 1);
-  EXPECT_EQ(Sample(scrape, "tscb_callbacks_total{outcome=\"not_json\"," + svc + "}"), 1);
-  EXPECT_EQ(Sample(scrape, "tscb_callbacks_total{outcome=\"bad_credentials\"," + svc + "}"), 1);
-  EXPECT_EQ(Sample(scrape, "tscb_http_rejected_total{reason=\"not_found\"}"), 1);
-  EXPECT_EQ(Sample(scrape, "tscb_http_rejected_total{reason=\"forbidden\"}"), 1);
-  EXPECT_EQ(Sample(scrape, "tscb_ack_latency_seconds_count"), 6);
-  EXPECT_EQ(Sample(scrape, "tscb_callbacks_unmatched_total{" + svc + "}"), 5);
-  EXPECT_EQ(Sample(scrape, "tscb_processing_latency_seconds_count"), 5);
-  EXPECT_EQ(Sample(scrape, "tscb_inbox_backlog"), 0);
-  EXPECT_EQ(Sample(scrape, "tscb_actions_by_state{state=\"queued\"}"), 0);
-  EXPECT_GE(Sample(scrape, "tscb_open_connections"), 0);
+  EXPECT_EQ(MetricSample(scrape, "tscb_callbacks_total{outcome=\"stored\"," + svc + "}"), 5)
+      << scrape;
+  EXPECT_EQ(MetricSample(scrape, "tscb_callbacks_total{outcome=\"duplicate\"," + svc + "}"), 1);
+  EXPECT_EQ(MetricSample(scrape, "tscb_callbacks_total{outcome=\"not_json\"," + svc + "}"), 1);
+  EXPECT_EQ(MetricSample(scrape, "tscb_callbacks_total{outcome=\"bad_credentials\"," + svc + "}"),
+            1);
+  EXPECT_EQ(MetricSample(scrape, "tscb_http_rejected_total{reason=\"not_found\"}"), 1);
+  EXPECT_EQ(MetricSample(scrape, "tscb_http_rejected_total{reason=\"forbidden\"}"), 1);
+  EXPECT_EQ(MetricSample(scrape, "tscb_ack_latency_seconds_count"), 6);
+  EXPECT_EQ(MetricSample(scrape, "tscb_callbacks_unmatched_total{" + svc + "}"), 5);
+  EXPECT_EQ(MetricSample(scrape, "tscb_processing_latency_seconds_count"), 5);
+  EXPECT_EQ(MetricSample(scrape, "tscb_inbox_backlog"), 0);
+  EXPECT_EQ(MetricSample(scrape, "tscb_actions_by_state{state=\"queued\"}"), 0);
+  EXPECT_GE(MetricSample(scrape, "tscb_open_connections"), 0);
 
   // promtool (Debian's prometheus package) lints the exposition format.
   std::string file = dir_.Write("scrape.txt", scrape);
-  FILE* pipe = popen(("promtool check metrics < '" + file + "' 2>&1").c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string out;
-  char buf[512];
-  while (fgets(buf, sizeof buf, pipe)) out += buf;
-  int rc = pclose(pipe);
+  int rc = -1;
+  std::string out = RunShell("promtool check metrics < '" + file + "'", &rc);
   EXPECT_EQ(rc, 0) << "promtool check metrics:\n" << out;
   EXPECT_EQ(out, "") << out;
 }
@@ -328,7 +306,7 @@ boost::json::object FixtureBody(const std::string& name) {
 
 TEST_F(OperationsE2eTest, StatusAndEventsTailInEveryFormat) {
   DaemonOptions options;
-  options.admin_port = FreePort();  // status finds the daemon through admin.port
+  options.admin_port = FreeLoopbackPort();  // status finds the daemon through admin.port
   StartDaemon(options);
   std::string config = dir_.Path() + "/config.yaml";
   // Follows only new events, of one device (any of its identifiers), then stops.

@@ -43,13 +43,9 @@ class PrivateCluster {
   std::string Shell(const std::string& command) const {
     std::string script = dir_ + ".sh";
     std::ofstream(script) << "set -e\n" << command << "\n";
-    std::string out;
-    FILE* pipe =
-        popen(("env -u TSCB_PG_PORT -u TSCB_PG_DIR bash '" + script + "' 2>&1").c_str(), "r");
-    if (!pipe) throw std::runtime_error("popen failed");
-    char buf[256];
-    while (fgets(buf, sizeof buf, pipe)) out += buf;
-    if (pclose(pipe) != 0) throw std::runtime_error("failed: " + command + "\n" + out);
+    int rc = -1;
+    std::string out = RunShell("env -u TSCB_PG_PORT -u TSCB_PG_DIR bash '" + script + "'", &rc);
+    if (rc != 0) throw std::runtime_error("failed: " + command + "\n" + out);
     return out;
   }
   std::string dir_;

@@ -54,16 +54,6 @@ inline std::string S(const json::value& v) {
   return v.is_string() ? std::string(v.as_string()) : "";
 }
 
-template <class Pred>
-bool WaitFor(Pred pred, std::chrono::milliseconds timeout = 15s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return pred();
-}
-
 struct SimCall {
   double at_ms;
   std::string method, target, authorization, session, body;

@@ -12,26 +12,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string Shell(const std::string& cmd, int* rc = nullptr) {
-  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (pipe && fgets(buf, sizeof buf, pipe)) out += buf;
-  int status = pipe ? pclose(pipe) : -1;
-  if (rc) *rc = status;
-  return out;
-}
-
-bool WaitForText(const std::function<std::string()>& text, const std::string& needle,
-                 std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (text().find(needle) != std::string::npos) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return text().find(needle) != std::string::npos;
-}
-
 class TlsE2eTest : public DaemonTest {
  protected:
   // Certificates naming an OCSP responder on `ocsp_port_`; with `responder`,
@@ -47,7 +27,9 @@ class TlsE2eTest : public DaemonTest {
                                    std::to_string(ocsp_port_), "-rsigner", d + "/ca.pem", "-rkey",
                                    d + "/ca.key", "-CA", d + "/ca.pem", "-nrequest", "200"},
           dir_.Path() + "/ocsp.log", std::map<std::string, std::string>{}, "/usr/bin/openssl");
-      ASSERT_TRUE(WaitForText([&] { return responder_->Log(); }, "waiting for OCSP client", 10s))
+      ASSERT_TRUE(WaitFor(
+          [&] { return responder_->Log().find("waiting for OCSP client") != std::string::npos; },
+          10s))
           << responder_->Log();
     }
     DaemonOptions options;
@@ -56,9 +38,9 @@ class TlsE2eTest : public DaemonTest {
   }
   // `openssl s_client -status`: the handshake's output.
   std::string StatusHandshake() {
-    return Shell("echo | openssl s_client -status -connect 127.0.0.1:" +
-                 std::to_string(daemon_->CallbackPort()) + " -servername localhost -CAfile " +
-                 ocsp_certs_.Path() + "/ca.pem -verify_return_error");
+    return RunShell("echo | openssl s_client -status -connect 127.0.0.1:" +
+                    std::to_string(daemon_->CallbackPort()) + " -servername localhost -CAfile " +
+                    ocsp_certs_.Path() + "/ca.pem -verify_return_error");
   }
   std::string Metrics() { return Admin().Get("/metrics").body; }
 
@@ -69,7 +51,8 @@ class TlsE2eTest : public DaemonTest {
 
 TEST_F(TlsE2eTest, TheCertificatesOcspStatusIsStapled) {
   StartWithOcsp(true);
-  ASSERT_TRUE(WaitForText([&] { return daemon_->Log(); }, "ocsp: stapling the status", 15s))
+  ASSERT_TRUE(WaitFor(
+      [&] { return daemon_->Log().find("ocsp: stapling the status") != std::string::npos; }, 15s))
       << daemon_->Log() << responder_->Log();
   auto out = StatusHandshake();
   EXPECT_NE(out.find("OCSP Response Status: successful"), std::string::npos) << out;
@@ -94,7 +77,8 @@ TEST_F(TlsE2eTest, TheCertificatesOcspStatusIsStapled) {
 
 TEST_F(TlsE2eTest, WithoutAResponderHandshakesGoOnWithoutAStaple) {
   StartWithOcsp(false);
-  ASSERT_TRUE(WaitForText([&] { return daemon_->Log(); }, "no response is stapled", 15s))
+  ASSERT_TRUE(WaitFor(
+      [&] { return daemon_->Log().find("no response is stapled") != std::string::npos; }, 15s))
       << daemon_->Log();
   auto out = StatusHandshake();
   EXPECT_NE(out.find("OCSP response: no response sent"), std::string::npos) << out;
@@ -106,13 +90,14 @@ TEST_F(TlsE2eTest, WithoutAResponderHandshakesGoOnWithoutAStaple) {
 // the listener with a stapling certificate: nothing rated MEDIUM or worse.
 TEST_F(TlsE2eTest, TestsslFindsNothingRatedMediumOrWorse) {
   StartWithOcsp(true);
-  ASSERT_TRUE(WaitForText([&] { return daemon_->Log(); }, "ocsp: stapling the status", 15s));
+  ASSERT_TRUE(WaitFor(
+      [&] { return daemon_->Log().find("ocsp: stapling the status") != std::string::npos; }, 15s));
   const std::string json = dir_.Path() + "/testssl.json";
   int rc = 0;
   // Everything but the per-cipher listing and the client simulation (long,
   // and not rated): protocols, cipher categories, forward secrecy, server
   // preferences and defaults (certificate, OCSP), HTTP headers, vulnerabilities.
-  auto out = Shell(
+  auto out = RunShell(
       "testssl --quiet --color 0 --warnings off --nodns none -p -s -f -P -S -h -U "
       "--add-ca " +
           ocsp_certs_.Path() + "/ca.pem --jsonfile " + json +

@@ -47,6 +47,16 @@ void MakeTestCertificates(const std::string& dir, const std::string& ocsp_url) {
     throw std::runtime_error("could not make test certificates in " + dir);
 }
 
+std::string RunShell(const std::string& command, int* rc) {
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (pipe && fgets(buf, sizeof buf, pipe)) out += buf;
+  int status = pipe ? pclose(pipe) : -1;
+  if (rc) *rc = status;
+  return out;
+}
+
 int FreeLoopbackPort() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};

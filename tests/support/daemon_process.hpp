@@ -30,6 +30,10 @@ class TempDir {
 // the CA too, and index.txt is its status for `openssl ocsp`.
 void MakeTestCertificates(const std::string& dir, const std::string& ocsp_url = "");
 
+// Runs `command` with /bin/sh; its stdout and stderr together. `rc`, when
+// given, gets pclose's status (0: exited 0).
+std::string RunShell(const std::string& command, int* rc = nullptr);
+
 // A free TCP port on 127.0.0.1 at the time of the call.
 int FreeLoopbackPort();
 
