@@ -88,11 +88,11 @@ thingspace:
   username: bench
   password: { file: secrets/uws }
   # ThingSpace's real limits are far lower; here the daemon's own path is measured.
-  default_limit: { rate: 10000, burst: 10000, concurrency: 64 }
+  default_limit: { rate: 10000, burst: 10000, concurrency: ${BENCH_ACTION_CONCURRENCY:-64} }
 registration:
   public_url: https://localhost:$port/callbacks
 rules: { file: rules100-sync.yaml }
-actions: { concurrency: 64 }
+actions: { concurrency: ${BENCH_ACTION_CONCURRENCY:-64} }
 CONF
 "$TSCB_BUILD/daemon/ts-callbackd" run --allow-root --config "$work/config.yaml" >"$work/daemon.log" 2>&1 &
 pids+=($!)

@@ -17,7 +17,7 @@ constexpr const char* kInsertName = "tscb_inbox_insert";
 // to completion, whether or not the final SELECT reads them.
 constexpr const char* kInsertSql = R"sql(
 WITH input AS (
-    SELECT (r->>'i')::int AS ord, r->>'k' AS dedup_key, r->>'s' AS service,
+    SELECT (r->>'i')::int AS ord, r->>'k' COLLATE "C" AS dedup_key, r->>'s' AS service,
            (r->>'ip')::inet AS source_ip, (r->>'a')::int AS attempt,
            r->>'rq' AS request_id, r->>'d' AS device_id, r->>'dk' AS device_kind,
            r->'b' AS body, to_timestamp((r->>'t')::float8 / 1e6) AS received_at
@@ -43,7 +43,8 @@ constexpr const char* kTouchName = "tscb_inbox_touch";
 constexpr const char* kTouchSql = R"sql(
 UPDATE tscb.inbox AS b
 SET deliveries = b.deliveries + d.times, attempt = greatest(b.attempt, d.attempt)
-FROM (SELECT r->>'k' AS dedup_key, max((r->>'a')::int) AS attempt, count(*)::int AS times
+FROM (SELECT r->>'k' COLLATE "C" AS dedup_key, max((r->>'a')::int) AS attempt,
+             count(*)::int AS times
       FROM jsonb_array_elements($1::jsonb) AS r GROUP BY 1) AS d
 JOIN tscb.inbox_keys k USING (dedup_key)
 WHERE b.id = k.inbox_id AND b.received_at = k.received_at
