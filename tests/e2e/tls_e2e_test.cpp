@@ -86,6 +86,41 @@ TEST_F(TlsE2eTest, WithoutAResponderHandshakesGoOnWithoutAStaple) {
   EXPECT_NE(Metrics().find("tscb_ocsp_fetches_total{result=\"error\"} 1"), std::string::npos);
 }
 
+// A client that comes back resumes its session instead of a full handshake:
+// a TLS 1.3 ticket, and for TLS 1.2 both a ticket and a session id from the
+// server's cache. `openssl s_client` sends one request (so that it reads the
+// ticket the server sends after the handshake) and saves the session.
+TEST_F(TlsE2eTest, ReturningClientsResumeTheirSession) {
+  StartDaemon();
+  const std::string session = dir_.Path() + "/session.pem";
+  auto handshake = [&](const std::string& flags) {
+    return RunShell(
+        "printf 'GET / HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' | "
+        "timeout 10 openssl s_client -ign_eof -connect 127.0.0.1:" +
+        std::to_string(daemon_->CallbackPort()) + " -servername localhost -CAfile " +
+        certs_->Path() + "/ca.pem -verify_return_error " + flags + " 2>&1");
+  };
+  for (const std::string version : {"-tls1_3", "-tls1_2", "-tls1_2 -no_ticket"}) {
+    std::remove(session.c_str());
+    auto first = handshake(version + " -sess_out " + session);
+    EXPECT_NE(first.find("New, TLSv1."), std::string::npos) << version << first;
+    EXPECT_NE(first.find("Verify return code: 0 (ok)"), std::string::npos) << version << first;
+    auto again = handshake(version + " -sess_in " + session);
+    EXPECT_NE(again.find("Reused, TLSv1."), std::string::npos) << version << again;
+    EXPECT_NE(again.find("HTTP/1.1 "), std::string::npos) << version << again;
+  }
+  // After a restart (new ticket keys, an empty cache) an old session is
+  // declined quietly: a full handshake, the request served.
+  std::remove(session.c_str());
+  EXPECT_NE(handshake("-tls1_3 -sess_out " + session).find("New, TLSv1.3"), std::string::npos);
+  daemon_->Signal(SIGTERM);
+  ASSERT_EQ(daemon_->Wait(10s), 0);
+  StartDaemon();
+  auto stale = handshake("-tls1_3 -sess_in " + session);
+  EXPECT_NE(stale.find("New, TLSv1.3"), std::string::npos) << stale;
+  EXPECT_NE(stale.find("HTTP/1.1 "), std::string::npos) << stale;
+}
+
 // testssl.sh (Debian's testssl.sh, which scripts/test.sh installs) against
 // the listener with a stapling certificate: nothing rated MEDIUM or worse.
 TEST_F(TlsE2eTest, TestsslFindsNothingRatedMediumOrWorse) {
