@@ -43,12 +43,13 @@ struct Options {
   int connections = 64;
   double seconds = 10;
   bool new_connection = false;
+  bool resume = false;  // with new_connection: offer the previous connection's session
   int threads = 1;
 };
 
 struct Stats {
   std::vector<std::uint32_t> latency_us;
-  long ok = 0, non_2xx = 0, errors = 0, connects = 0;
+  long ok = 0, non_2xx = 0, errors = 0, connects = 0, resumed = 0;
 };
 
 std::string Body(const Options& o, int conn, long i) {
@@ -70,12 +71,15 @@ asio::awaitable<void> Connection(const Options& o, ssl::context& ctx, int conn,
   tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(o.port));
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> stream;
   beast::flat_buffer buffer;
+  // The last session the server gave this connection (--resume).
+  std::unique_ptr<SSL_SESSION, decltype(&SSL_SESSION_free)> session(nullptr, SSL_SESSION_free);
   long i = 0;
   while (Clock::now() < end) {
     auto start = Clock::now();
     if (!stream) {
       stream = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, ctx);
       SSL_set_tlsext_host_name(stream->native_handle(), "localhost");
+      if (session) SSL_set_session(stream->native_handle(), session.get());
       auto& lowest = beast::get_lowest_layer(*stream);
       lowest.expires_after(std::chrono::seconds(10));
       auto [cec] = co_await lowest.async_connect(endpoint, kUse);
@@ -86,6 +90,7 @@ asio::awaitable<void> Connection(const Options& o, ssl::context& ctx, int conn,
         stream.reset();
         continue;
       }
+      if (SSL_session_reused(stream->native_handle())) ++stats.resumed;
       buffer.clear();
     }
     http::request<http::string_body> req{http::verb::post, o.target, 11};
@@ -110,6 +115,8 @@ asio::awaitable<void> Connection(const Options& o, ssl::context& ctx, int conn,
       ++stats.ok;
     else
       ++stats.non_2xx;
+    // Read with the answer: the server's TLS 1.3 tickets came before it.
+    if (o.resume) session.reset(SSL_get1_session(stream->native_handle()));
     if (o.new_connection || !res.keep_alive()) {
       beast::get_lowest_layer(*stream).expires_after(std::chrono::seconds(1));
       co_await stream->async_shutdown(kUse);
@@ -149,6 +156,8 @@ int main(int argc, char** argv) try {
       o.threads = std::stoi(next());
     else if (a == "--new-connection")
       o.new_connection = true;
+    else if (a == "--resume")
+      o.new_connection = o.resume = true;
     else {
       std::cerr << "unknown option " << a << "\n";
       return 2;
@@ -157,7 +166,7 @@ int main(int argc, char** argv) try {
   if (o.port <= 0 || o.seconds <= 0 || o.seconds > 600 || o.connections < 1 ||
       o.connections > 20000) {
     std::cerr << "usage: tscb-load --port P [--ca FILE] [--connections N] [--seconds S<=600] "
-                 "[--new-connection] [--target PATH] [--username U --password P] [--run-id ID]\n";
+                 "[--new-connection | --resume] [--target PATH] [--username U --password P] [--run-id ID]\n";
     return 2;
   }
   ssl::context ctx(ssl::context::tls_client);
@@ -185,6 +194,7 @@ int main(int argc, char** argv) try {
     all.non_2xx += s.non_2xx;
     all.errors += s.errors;
     all.connects += s.connects;
+    all.resumed += s.resumed;
   }
   std::sort(all.latency_us.begin(), all.latency_us.end());
   auto pct = [&](double p) -> double {
@@ -194,9 +204,10 @@ int main(int argc, char** argv) try {
     return all.latency_us[idx] / 1000.0;
   };
   std::printf(
-      "{\"ok\":%ld,\"non_2xx\":%ld,\"errors\":%ld,\"connects\":%ld,\"seconds\":%.2f,"
+      "{\"ok\":%ld,\"non_2xx\":%ld,\"errors\":%ld,\"connects\":%ld,\"resumed\":%ld,"
+      "\"seconds\":%.2f,"
       "\"rps\":%.0f,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"p999_ms\":%.2f}\n",
-      all.ok, all.non_2xx, all.errors, all.connects, elapsed, all.ok / elapsed, pct(0.50),
+      all.ok, all.non_2xx, all.errors, all.connects, all.resumed, elapsed, all.ok / elapsed, pct(0.50),
       pct(0.99), pct(0.999));
   return 0;
 } catch (const std::exception& e) {

@@ -5,10 +5,12 @@
 #   pg_start DIR   -> exports TSCB_PG_PORT, TSCB_PG_HOST, TSCB_PG_DIR, PG_CONN
 #   pg_stop        -> stops it (by its postmaster PID) and removes DIR
 
+# Every `return` here names its status: a bare one inside an EXIT trap (a
+# failed run's cleanup) returns the failing command's status instead.
 pg_bin() {
   local v
   for v in 15 16 17; do
-    if [ -x "/usr/lib/postgresql/$v/bin/pg_ctl" ]; then echo "/usr/lib/postgresql/$v/bin"; return; fi
+    if [ -x "/usr/lib/postgresql/$v/bin/pg_ctl" ]; then echo "/usr/lib/postgresql/$v/bin"; return 0; fi
   done
   echo "pg.sh: PostgreSQL server binaries not found (apt-get install postgresql-15)" >&2
   return 1
