@@ -3,7 +3,11 @@
 // that sends one request at a time (keep-alive, or a new TLS connection per
 // request). Every request carries a unique requestId, so the receiver's
 // table must end with exactly one row per 2xx. Bounded by --seconds.
+// --hold: each connection sends one callback, then stays open and silent
+// until --seconds have passed (the memory of many idle TLS connections);
+// "holding N" goes to stderr once all N have been answered.
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -11,6 +15,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -44,6 +49,7 @@ struct Options {
   double seconds = 10;
   bool new_connection = false;
   bool resume = false;  // with new_connection: offer the previous connection's session
+  bool hold = false;
   int threads = 1;
 };
 
@@ -68,6 +74,12 @@ std::string Body(const Options& o, int conn, long i) {
 asio::awaitable<void> Connection(const Options& o, ssl::context& ctx, int conn,
                                  Clock::time_point end, Stats& stats) {
   auto ex = co_await asio::this_coro::executor;
+  static std::atomic<int> held{0};
+  asio::steady_timer timer(ex);
+  if (o.hold) {  // 5,000 new connections a second, not all at once
+    timer.expires_after(std::chrono::microseconds(200) * conn);
+    co_await timer.async_wait(kUse);
+  }
   tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(o.port));
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> stream;
   beast::flat_buffer buffer;
@@ -115,6 +127,12 @@ asio::awaitable<void> Connection(const Options& o, ssl::context& ctx, int conn,
       ++stats.ok;
     else
       ++stats.non_2xx;
+    if (o.hold && res.result_int() / 100 == 2) {
+      if (++held == o.connections) std::fprintf(stderr, "holding %d\n", o.connections);
+      timer.expires_at(end);
+      co_await timer.async_wait(kUse);
+      co_return;
+    }
     // Read with the answer: the server's TLS 1.3 tickets came before it.
     if (o.resume) session.reset(SSL_get1_session(stream->native_handle()));
     if (o.new_connection || !res.keep_alive()) {
@@ -156,6 +174,8 @@ int main(int argc, char** argv) try {
       o.threads = std::stoi(next());
     else if (a == "--new-connection")
       o.new_connection = true;
+    else if (a == "--hold")
+      o.hold = true;
     else if (a == "--resume")
       o.new_connection = o.resume = true;
     else {
@@ -166,7 +186,7 @@ int main(int argc, char** argv) try {
   if (o.port <= 0 || o.seconds <= 0 || o.seconds > 600 || o.connections < 1 ||
       o.connections > 20000) {
     std::cerr << "usage: tscb-load --port P [--ca FILE] [--connections N] [--seconds S<=600] "
-                 "[--new-connection | --resume] [--target PATH] [--username U --password P] [--run-id ID]\n";
+                 "[--new-connection | --resume | --hold] [--target PATH] [--username U --password P] [--run-id ID]\n";
     return 2;
   }
   ssl::context ctx(ssl::context::tls_client);

@@ -9,7 +9,17 @@
 #     carrier simulator to the real daemon with the same 100 rules, the time
 #     from a callback leaving the simulator to its follow-up request reaching
 #     the simulator (one clock), p50/p99/max; and that every callback was
-#     stored once and every follow-up sent once.
+#     stored once and every follow-up sent once;
+#  3. the same daemon's start-up to READY (sd_notify) against its migrated
+#     database, 5 times;
+#  4. its resident memory idle, and with BENCH_IDLE_CONNS (10,000) open idle
+#     TLS connections that each sent one callback;
+#  5. processing keeping up: tscb-load at full speed for BENCH_KEEPUP_SECONDS
+#     (60), then how long the inbox backlog takes to drain (the actions it
+#     plans are held by pausing their rule, then cancelled);
+#  6. a soak at BENCH_SOAK_RATE (1,000/s) for BENCH_SOAK_SECONDS (600): the
+#     resident memory every 5 s, flat within 5 % after the first minute.
+# BENCH_SUMMARY=FILE also writes the figures there as JSON (bench/run.sh).
 # Stops everything it started, by PID.
 #   BENCH_ROWS=100000 BENCH_ROUNDS=3 BENCH_RATE=1000 BENCH_SECONDS=20 bench/rules.sh
 set -euo pipefail
@@ -21,6 +31,14 @@ ROWS=${BENCH_ROWS:-100000}
 ROUNDS=${BENCH_ROUNDS:-3}
 RATE=${BENCH_RATE:-1000}
 SECS=${BENCH_SECONDS:-20}
+IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
+KEEPUP_SECS=${BENCH_KEEPUP_SECONDS:-60}
+SOAK_RATE=${BENCH_SOAK_RATE:-1000}
+SOAK_SECS=${BENCH_SOAK_SECONDS:-600}
+# The idle-connection client holds one descriptor per connection.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+[ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -gt $((IDLE_CONNS + 100)) ] ||
+  { echo "BENCH_IDLE_CONNS=$IDLE_CONNS needs more open files than this shell's limit ($(ulimit -Hn))"; exit 1; }
 install_deps
 build Release
 
@@ -56,6 +74,7 @@ make_certs "$work/tls"
 mkdir -p "$work/secrets"
 for s in app-key app-secret uws; do printf 'bench-%s\n' "$s" >"$work/secrets/$s"; done
 head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$work/secrets/carrier"
+chmod -R go-rwx "$work/secrets"
 "$TSCB_BUILD/tests/tscb-sim" --cert "$work/tls/cert.pem" --key "$work/tls/key.pem" \
   --ca "$work/tls/ca.pem" --app-key bench-app-key --app-secret bench-app-secret \
   --uws-user bench --uws-password bench-uws >"$work/sim.log" 2>&1 &
@@ -63,7 +82,7 @@ pids+=($!)
 for _ in $(seq 100); do grep -q 'simulator bound on' "$work/sim.log" && break; sleep 0.1; done
 sim="https://localhost:$(grep -o 'simulator bound on [^ ]*' "$work/sim.log" | sed 's/.*://')"
 simctl() {
-  curl -s --max-time 600 --cacert "$work/tls/ca.pem" -H 'Content-Type: application/json' \
+  curl -s --max-time $((SOAK_SECS + 600)) --cacert "$work/tls/ca.pem" -H 'Content-Type: application/json' \
     --data-binary "$2" "$sim$1"
 }
 port=$(thingspace_port)
@@ -76,6 +95,7 @@ listener:
   port: $port
   tls: { certificate: tls/cert.pem, private_key: tls/key.pem }
   allow_from: [127.0.0.1/32]
+  limits: { max_connections: $((IDLE_CONNS + 2000)) }
 services:
   CarrierService: { username: bench, password: { file: secrets/carrier } }
 admin: { address: 127.0.0.1, port: 0 }
@@ -94,8 +114,10 @@ registration:
 rules: { file: rules100-sync.yaml }
 actions: { concurrency: ${BENCH_ACTION_CONCURRENCY:-64} }
 CONF
+chmod go-rwx "$work/config.yaml"
 "$TSCB_BUILD/daemon/ts-callbackd" run --allow-root --config "$work/config.yaml" >"$work/daemon.log" 2>&1 &
-pids+=($!)
+daemon_pid=$!
+pids+=("$daemon_pid")
 registered() {
   curl -s --cacert "$work/tls/ca.pem" "$sim/_sim/registrations" | grep -q CarrierService
 }
@@ -128,13 +150,110 @@ cp "$work/daemon.log" /tmp/bench-daemon.log 2>/dev/null || true
 stored=$(q "SELECT count(*) FROM tscb.inbox")
 succeeded=$(q "SELECT count(*) FROM tscb.actions WHERE state = 'succeeded'")
 actions=$(q "SELECT count(*) FROM tscb.actions")
+rss() { awk '/VmRSS/{print $2}' "/proc/$daemon_pid/status"; }  # KiB
+
+# --- 3. start-up to READY, against the database migrated by the run above
+kill -TERM "$daemon_pid"
+wait "$daemon_pid" || true
+log "start-up to READY (sd_notify), 5 times"
+python3 - "$TSCB_BUILD/daemon/ts-callbackd" "$work" >"$work/startup.json" <<'PY'
+import json, os, socket, statistics, subprocess, sys, time
+binary, work = sys.argv[1], sys.argv[2]
+path = os.path.join(work, "notify.sock")
+times = []
+for _ in range(5):
+    if os.path.exists(path):
+        os.unlink(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(10)
+    start = time.monotonic()
+    proc = subprocess.Popen([binary, "run", "--allow-root", "--config", "config.yaml"], cwd=work,
+                            env=dict(os.environ, NOTIFY_SOCKET=path),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while b"READY=1" not in sock.recv(4096):
+            pass
+        times.append((time.monotonic() - start) * 1000)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        sock.close()
+print(json.dumps({"startup_ms": times, "startup_median_ms": statistics.median(times)}))
+PY
+cat "$work/startup.json"
+"$TSCB_BUILD/daemon/ts-callbackd" run --allow-root --config "$work/config.yaml" >>"$work/daemon.log" 2>&1 &
+daemon_pid=$!
+pids+=("$daemon_pid")
+for _ in $(seq 100); do [ "$(grep -c ' ready' "$work/daemon.log")" -ge 2 ] && break; sleep 0.1; done
+sleep 2
+idle_rss=$(rss)
+
+# --- 4. memory with IDLE_CONNS idle TLS connections
+LOAD="$TSCB_BUILD/bench/tscb-load"
+load_auth=(--ca "$work/tls/ca.pem" --username bench --password "$(cat "$work/secrets/carrier")")
+log "memory: $IDLE_CONNS idle TLS connections (each sent one callback)"
+"$LOAD" --port "$port" "${load_auth[@]}" --hold --connections "$IDLE_CONNS" --seconds 30 \
+  --run-id idle >"$work/hold.json" 2>"$work/hold.log" &
+hold_pid=$!
+pids+=("$hold_pid")
+for _ in $(seq 250); do grep -q holding "$work/hold.log" && break; sleep 0.1; done
+sleep 1
+held_rss=$(rss)
+grep -q holding "$work/hold.log" || held_rss=0  # not all answered: reported, not measured
+wait "$hold_pid" || true
+cat "$work/hold.json"
+
+# --- 5. processing keeps up with ingest at full speed
+log "keep-up: tscb-load at 64 connections for ${KEEPUP_SECS}s, rule activated-fields paused"
+ctl() { "$TSCB_BUILD/daemon/ts-callbackd" "$@" --config "$work/config.yaml" >/dev/null; }
+ctl rules pause activated-fields
+"$LOAD" --port "$port" "${load_auth[@]}" --connections 64 --seconds "$KEEPUP_SECS" \
+  --run-id keepup >"$work/keepup.json"
+stopped=$(date +%s.%N)
+backlog_at_stop=$(q "SELECT count(*) FROM tscb.inbox WHERE state = 'pending'")
+drain_s=null
+for _ in $(seq 1200); do
+  if [ "$(q "SELECT count(*) FROM tscb.inbox WHERE state = 'pending'")" = 0 ]; then
+    drain_s=$(python3 -c "import time; print(round(time.time() - $stopped, 1))")
+    break
+  fi
+  sleep 0.25
+done
+keepup_rows=$(q "SELECT count(*) FROM tscb.inbox WHERE request_id LIKE 'keepup-%'")
+q "UPDATE tscb.actions SET state = 'cancelled', completed_at = now() WHERE state = 'queued'" >/dev/null
+ctl rules resume activated-fields
+cat "$work/keepup.json"
+echo "backlog when the load stopped: $backlog_at_stop; drained after ${drain_s}s"
+
+# --- 6. soak: memory at a steady rate
+log "soak: $SOAK_RATE callbacks/s for ${SOAK_SECS}s, resident memory every 5 s"
+: >"$work/soak-rss.txt"
+( while kill -0 "$daemon_pid" 2>/dev/null; do rss >>"$work/soak-rss.txt"; sleep 5; done ) &
+sampler_pid=$!
+pids+=("$sampler_pid")
+simctl /_sim/load "{\"account\": \"0000123456-00001\", \"service\": \"CarrierService\",
+  \"count\": $((SOAK_RATE * SOAK_SECS)), \"rate\": $SOAK_RATE, \"concurrency\": 32}" >"$work/soak.json"
+kill "$sampler_pid" 2>/dev/null || true
+cat "$work/soak.json"; echo
 
 python3 - "$work/process.jsonl" "$work/latency.json" "$count" "$stored" "$actions" "$succeeded" \
-  "$RATE" "$ROWS" <<'PY'
-import json, statistics, sys
+  "$RATE" "$ROWS" "$work" "$idle_rss" "$held_rss" "$IDLE_CONNS" "$backlog_at_stop" "$drain_s" \
+  "$keepup_rows" "${BENCH_SUMMARY:-}" <<'PY'
+import json, os, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 lat = json.load(open(sys.argv[2]))
 count, stored, actions, succeeded, rate, rows = map(int, sys.argv[3:9])
+work = sys.argv[9]
+idle_rss, held_rss, idle_conns, backlog = map(int, sys.argv[10:14])
+drain = json.loads(sys.argv[14])
+keepup_rows = int(sys.argv[15])
+summary_file = sys.argv[16]
+startup = json.load(open(os.path.join(work, "startup.json")))
+hold = json.load(open(os.path.join(work, "hold.json")))
+keepup = json.load(open(os.path.join(work, "keepup.json")))
+soak = json.load(open(os.path.join(work, "soak.json")))
+soak_rss = [int(l) for l in open(os.path.join(work, "soak-rss.txt")) if l.strip()]
 base = [r["rows_per_s"] for r in runs if r["rules"] == 0]
 rules = [r["rows_per_s"] for r in runs if r["rules"] > 0]
 planned = [r["actions"] for r in runs if r["rules"] > 0]
@@ -148,7 +267,25 @@ print(f"| ratio with rules / without | {mr / mb:.2f} |")
 print(f"| steady {rate}/s for {count:,} callbacks: sent rate | {lat['per_second']:,.0f}/s, ack p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms |")
 print(f"| callback sent -> follow-up request at the simulator | p50 {lat['follow_up_p50_ms']:.1f} ms, p99 {lat['follow_up_p99_ms']:.1f} ms, max {lat['follow_up_max_ms']:.1f} ms ({lat['follow_ups']:,} follow-ups) |")
 print(f"| rows stored / actions planned / succeeded | {stored:,} / {actions:,} / {succeeded:,} (expected {count:,} each) |")
+print(f"| start-up to READY, migrated database (5 runs) | median {startup['startup_median_ms']:.0f} ms (runs: {', '.join(f'{t:.0f}' for t in startup['startup_ms'])}) |")
+print(f"| resident memory idle | {idle_rss / 1024:.1f} MiB |")
+print(f"| resident memory, {hold['ok']:,} of {idle_conns:,} idle TLS connections open | "
+      + (f"{held_rss / 1024:.1f} MiB ({(held_rss - idle_rss) / max(hold['ok'], 1):.1f} KiB each) |" if held_rss else "not measured: not all connections were answered |"))
+print(f"| keep-up: ingest at full speed for {keepup['seconds']:.0f} s | {keepup['rps']:,.0f} callbacks/s; backlog at stop {backlog:,}; drained {drain} s after; rows {keepup_rows:,} = 2xx {keepup['ok']:,} |")
+warm = soak_rss[12:] or soak_rss  # after the first minute
+flat = (max(warm) - min(warm)) / min(warm) if warm else 0
+print(f"| soak: {soak['acked']:,} callbacks at {soak['per_second']:,.0f}/s over {soak['seconds']:.0f} s | resident memory after 1 min {warm[0] / 1024:.1f} MiB, at the end {warm[-1] / 1024:.1f} MiB, range {min(warm) / 1024:.1f}-{max(warm) / 1024:.1f} MiB ({flat * 100:.1f} %) |")
 ok = stored == count and actions == count and succeeded == count and lat["follow_ups"] == count
+ok = ok and keepup_rows == keepup["ok"] and soak["acked"] == soak["sent"] and soak["failed"] == 0
 print("counts:", "OK" if ok else "MISMATCH")
+if summary_file:
+    with open(summary_file, "w") as f:
+        json.dump({"process_none": mb, "process_rules": mr, "e2e_rate": rate,
+                   "e2e_sent_per_s": lat["per_second"], "e2e_p50_ms": lat["follow_up_p50_ms"],
+                   "e2e_p99_ms": lat["follow_up_p99_ms"], "startup_ms": startup["startup_median_ms"],
+                   "idle_rss_kib": idle_rss, "held_rss_kib": held_rss, "held": hold["ok"],
+                   "keepup_rps": keepup["rps"], "keepup_backlog": backlog, "keepup_drain_s": drain,
+                   "soak_rss_first_kib": warm[0], "soak_rss_last_kib": warm[-1],
+                   "soak_flat": flat, "soak_rate": soak["per_second"], "counts_ok": ok}, f)
 sys.exit(0 if ok else 1)
 PY
