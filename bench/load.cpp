@@ -174,7 +174,10 @@ int main(int argc, char** argv) try {
       o.threads = std::stoi(next());
     else if (a == "--new-connection")
       o.new_connection = true;
-    else if (a == "--hold")
+    else if (a == "--print-body") {  // one callback body, for other tools (pgbench)
+      std::printf("%s\n", Body(o, 0, 0).c_str());
+      return 0;
+    } else if (a == "--hold")
       o.hold = true;
     else if (a == "--resume")
       o.new_connection = o.resume = true;
