@@ -76,8 +76,8 @@ asio::awaitable<void> Connection(const Options& o, ssl::context& ctx, int conn,
   auto ex = co_await asio::this_coro::executor;
   static std::atomic<int> held{0};
   asio::steady_timer timer(ex);
-  if (o.hold) {  // 5,000 new connections a second, not all at once
-    timer.expires_after(std::chrono::microseconds(200) * conn);
+  if (o.hold) {  // 500 new connections a second, not all at once
+    timer.expires_after(std::chrono::milliseconds(2) * conn);
     co_await timer.async_wait(kUse);
   }
   tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(o.port));

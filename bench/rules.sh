@@ -193,12 +193,12 @@ idle_rss=$(rss)
 LOAD="$TSCB_BUILD/bench/tscb-load"
 load_auth=(--ca "$work/tls/ca.pem" --username bench --password "$(cat "$work/secrets/carrier")")
 log "memory: $IDLE_CONNS idle TLS connections (each sent one callback)"
-"$LOAD" --port "$port" "${load_auth[@]}" --hold --connections "$IDLE_CONNS" --seconds 30 \
+"$LOAD" --port "$port" "${load_auth[@]}" --hold --connections "$IDLE_CONNS" --seconds 60 \
   --run-id idle >"$work/hold.json" 2>"$work/hold.log" &
 hold_pid=$!
 pids+=("$hold_pid")
-for _ in $(seq 250); do grep -q holding "$work/hold.log" && break; sleep 0.1; done
-sleep 1
+for _ in $(seq 500); do grep -q holding "$work/hold.log" && break; sleep 0.1; done
+sleep 6  # the daemon returns free memory every 5 s
 held_rss=$(rss)
 grep -q holding "$work/hold.log" || held_rss=0  # not all answered: reported, not measured
 wait "$hold_pid" || true
