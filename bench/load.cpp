@@ -189,7 +189,8 @@ int main(int argc, char** argv) try {
   if (o.port <= 0 || o.seconds <= 0 || o.seconds > 600 || o.connections < 1 ||
       o.connections > 20000) {
     std::cerr << "usage: tscb-load --port P [--ca FILE] [--connections N] [--seconds S<=600] "
-                 "[--new-connection | --resume | --hold] [--target PATH] [--username U --password P] [--run-id ID]\n";
+                 "[--new-connection | --resume | --hold] [--target PATH] [--username U --password "
+                 "P] [--run-id ID]\n";
     return 2;
   }
   ssl::context ctx(ssl::context::tls_client);
@@ -230,8 +231,8 @@ int main(int argc, char** argv) try {
       "{\"ok\":%ld,\"non_2xx\":%ld,\"errors\":%ld,\"connects\":%ld,\"resumed\":%ld,"
       "\"seconds\":%.2f,"
       "\"rps\":%.0f,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"p999_ms\":%.2f}\n",
-      all.ok, all.non_2xx, all.errors, all.connects, all.resumed, elapsed, all.ok / elapsed, pct(0.50),
-      pct(0.99), pct(0.999));
+      all.ok, all.non_2xx, all.errors, all.connects, all.resumed, elapsed, all.ok / elapsed,
+      pct(0.50), pct(0.99), pct(0.999));
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "tscb-load: " << e.what() << " (check the numeric options)\n";
