@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <pqxx/pqxx>
 #include <thread>
 
 #include "storage/inbox.hpp"
@@ -30,6 +31,32 @@ TEST(MigratorPgTest, FreshDatabaseIsMigratedToTheLatestVersion) {
                         table + "'::regclass"),
               6)
         << table;  // five months and the default partition
+}
+
+// Migration 0008: the write path's indexes.
+TEST(MigratorPgTest, TheWritePathHasTheIndexesItUsesAndNoOther) {
+  TestDatabase db;
+  auto conn = Connect(db.ConnectionString());
+  Migrate(*conn);
+  // Dedup keys compare byte by byte, in the column and in its key index.
+  EXPECT_EQ(db.Column("SELECT collation_name FROM information_schema.columns WHERE "
+                      "table_schema = 'tscb' AND table_name = 'inbox_keys' AND "
+                      "column_name = 'dedup_key'"),
+            std::vector<std::string>{"C"});
+  // Nothing reads the inbox by requestId: no index to feed on every insert.
+  EXPECT_TRUE(db.Column("SELECT indexname FROM pg_indexes WHERE schemaname = 'tscb' AND "
+                        "indexdef LIKE '%inbox%(request_id)%'")
+                  .empty());
+  // Linking a chain (recording an action's requestId) finds the actions its
+  // request caused through an index, not by reading every action.
+  pqxx::work tx(*conn);
+  tx.exec("SET LOCAL enable_seqscan = off");
+  std::string plan;
+  for (const auto& row :
+       tx.exec("EXPLAIN UPDATE tscb.actions c SET depth = 2 WHERE c.cause_request_id = 'r' "
+               "AND c.depth = 1 AND c.chain_id = c.cause_event_id"))
+    plan += row[0].as<std::string>() + "\n";
+  EXPECT_NE(plan.find("actions_cause_request_idx"), std::string::npos) << plan;
 }
 
 TEST(MigratorPgTest, SecondRunAppliesNothing) {
