@@ -86,6 +86,7 @@ simctl() {
     --data-binary "$2" "$sim$1"
 }
 port=$(thingspace_port)
+admin_port=$(free_port)
 cat >"$work/config.yaml" <<CONF
 account: "0000123456-00001"
 log: { level: ${BENCH_LOG_LEVEL:-info} }
@@ -98,7 +99,7 @@ listener:
   limits: { max_connections: $((IDLE_CONNS + 2000)) }
 services:
   CarrierService: { username: bench, password: { file: secrets/carrier } }
-admin: { address: 127.0.0.1, port: 0 }
+admin: { address: 127.0.0.1, port: $admin_port }
 thingspace:
   oauth_url: $sim/api/ts/v1/oauth2/token
   m2m_url: $sim/api/m2m/v1
@@ -229,7 +230,11 @@ echo "backlog when the load stopped: $backlog_at_stop; drained after ${drain_s}s
 # --- 6. soak: memory at a steady rate
 log "soak: $SOAK_RATE callbacks/s for ${SOAK_SECS}s, resident memory every 5 s"
 : >"$work/soak-rss.txt"
-( while kill -0 "$daemon_pid" 2>/dev/null; do rss >>"$work/soak-rss.txt"; sleep 5; done ) &
+# RSS in KiB, and malloc's bytes in use (the daemon's tscb_heap_bytes, sampled every 5 s too)
+heap_in_use() { curl -s "http://127.0.0.1:$admin_port/metrics" | awk '/^tscb_heap_bytes\{kind="in_use"\}/{printf "%d", $2}'; }
+( while kill -0 "$daemon_pid" 2>/dev/null; do
+    echo "$(rss) $(heap_in_use)" >>"$work/soak-rss.txt"; sleep 5
+  done ) &
 sampler_pid=$!
 pids+=("$sampler_pid")
 simctl /_sim/load "{\"account\": \"0000123456-00001\", \"service\": \"CarrierService\",
@@ -253,7 +258,9 @@ startup = json.load(open(os.path.join(work, "startup.json")))
 hold = json.load(open(os.path.join(work, "hold.json")))
 keepup = json.load(open(os.path.join(work, "keepup.json")))
 soak = json.load(open(os.path.join(work, "soak.json")))
-soak_rss = [int(l) for l in open(os.path.join(work, "soak-rss.txt")) if l.strip()]
+soak_rows = [l.split() for l in open(os.path.join(work, "soak-rss.txt")) if l.strip()]
+soak_rss = [int(r[0]) for r in soak_rows]
+soak_heap = [int(r[1]) for r in soak_rows if len(r) > 1]
 base = [r["rows_per_s"] for r in runs if r["rules"] == 0]
 rules = [r["rows_per_s"] for r in runs if r["rules"] > 0]
 planned = [r["actions"] for r in runs if r["rules"] > 0]
@@ -275,6 +282,9 @@ print(f"| keep-up: ingest at full speed for {keepup['seconds']:.0f} s | {keepup[
 warm = soak_rss[12:] or soak_rss  # after the first minute
 flat = (max(warm) - min(warm)) / min(warm) if warm else 0
 print(f"| soak: {soak['acked']:,} callbacks at {soak['per_second']:,.0f}/s over {soak['seconds']:.0f} s | resident memory after 1 min {warm[0] / 1024:.1f} MiB, at the end {warm[-1] / 1024:.1f} MiB, range {min(warm) / 1024:.1f}-{max(warm) / 1024:.1f} MiB ({flat * 100:.1f} %) |")
+if len(soak_heap) == len(soak_rss):
+    wh = soak_heap[12:] or soak_heap
+    print(f"| soak: malloc's bytes in use (tscb_heap_bytes) | after 1 min {wh[0] / 2**20:.1f} MiB, at the end {wh[-1] / 2**20:.1f} MiB, range {min(wh) / 2**20:.1f}-{max(wh) / 2**20:.1f} MiB |")
 ok = stored == count and actions == count and succeeded == count and lat["follow_ups"] == count
 ok = ok and keepup_rows == keepup["ok"] and soak["acked"] == soak["sent"] and soak["failed"] == 0
 print("counts:", "OK" if ok else "MISMATCH")

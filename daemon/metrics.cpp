@@ -186,6 +186,12 @@ Metrics::Metrics(const std::vector<std::string>& services)
   inbox_failed_ = gauge("tscb_inbox_failed", "Stored callbacks whose processing failed");
   stats_age_ = gauge("tscb_stats_sampled_timestamp_seconds",
                      "When the database gauges (backlog, requests, actions) were last sampled");
+  heap_bytes_ = &prometheus::BuildGauge()
+                     .Name("tscb_heap_bytes")
+                     .Help(
+                         "malloc's heap after the periodic trim, by kind: in_use (live "
+                         "allocations), free (kept by malloc), mapped (large chunks)")
+                     .Register(*registry_);
   requests_by_state_ = &prometheus::BuildGauge()
                             .Name("tscb_requests_by_state")
                             .Help("Pending asynchronous requests by state")
@@ -280,6 +286,12 @@ std::string Metrics::EndpointOf(const std::string& path) {
     pos = slash;
   }
   return out.empty() ? "/" : out;
+}
+
+void Metrics::SetHeap(double in_use, double free, double mapped) {
+  heap_bytes_->Add({{"kind", "in_use"}}).Set(in_use);
+  heap_bytes_->Add({{"kind", "free"}}).Set(free);
+  heap_bytes_->Add({{"kind", "mapped"}}).Set(mapped);
 }
 
 void Metrics::SetStats(const storage::OperationalStats& stats) {

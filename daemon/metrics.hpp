@@ -96,6 +96,9 @@ class Metrics {
   // The database's view (StatsSampler, every few seconds).
   void SetStats(const storage::OperationalStats& stats);
   prometheus::Gauge& StatsAge() { return *stats_age_; }
+  // malloc's own view of the heap, after the periodic trim (StatsSampler):
+  // bytes in use, free but kept, and in chunks mapped on their own.
+  void SetHeap(double in_use, double free, double mapped);
   void CountProcessed(std::size_t rows) { processed_->Increment(static_cast<double>(rows)); }
   void CountProcessingFailure() { processing_failures_->Increment(); }
   void CountOperatorApi(int status) {
@@ -189,6 +192,7 @@ class Metrics {
   prometheus::Gauge* inbox_oldest_ = nullptr;
   prometheus::Gauge* inbox_failed_ = nullptr;
   prometheus::Gauge* stats_age_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* heap_bytes_ = nullptr;
   prometheus::Family<prometheus::Gauge>* requests_by_state_ = nullptr;
   prometheus::Family<prometheus::Gauge>* actions_by_state_ = nullptr;
   prometheus::Gauge* session_ = nullptr;

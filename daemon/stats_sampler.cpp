@@ -60,6 +60,9 @@ void StatsSampler::ReturnFreeMemory() {
   const auto start = std::chrono::steady_clock::now();
   malloc_trim(0);
   const auto took = std::chrono::steady_clock::now() - start;
+  const struct mallinfo2 heap = mallinfo2();
+  metrics_.SetHeap(static_cast<double>(heap.uordblks), static_cast<double>(heap.fordblks),
+                   static_cast<double>(heap.hblkhd));
   if (took > std::chrono::milliseconds(20))
     spdlog::debug("memory: malloc_trim took {} ms",
                   std::chrono::duration_cast<std::chrono::milliseconds>(took).count());

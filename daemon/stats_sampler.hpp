@@ -26,7 +26,7 @@ class StatsSampler {
 
  private:
   void Run();
-  static void ReturnFreeMemory();
+  void ReturnFreeMemory();
 
   StoreFactory factory_;
   std::chrono::milliseconds interval_;

@@ -164,7 +164,10 @@ void ThingSpaceClient::Shutdown() {
 
 ThingSpaceClient::Limiter& ThingSpaceClient::LimiterFor(const std::string& path) {
   const config::EndpointLimit* best = &config_.default_limit;
-  std::string key = path;  // by default every endpoint has its own limiter
+  // By default every endpoint has its own limiter: the path with its
+  // account names and ids reduced to {}, so that status polls of a thousand
+  // requests share one (and the map does not grow with every requestId).
+  std::string key = Metrics::EndpointOf(path);
   std::size_t best_len = 0;
   for (const auto& limit : config_.limits) {
     if (path.rfind(limit.path, 0) == 0 && limit.path.size() >= best_len) {

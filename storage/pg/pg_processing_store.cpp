@@ -730,8 +730,6 @@ pqxx::connection& PgProcessingStore::Connection() {
   if (!conn_ || !conn_->is_open()) {
     listener_.reset();
     conn_ = Connect(connection_string_);
-    Translate("listen for inbox rows",
-              [&] { listener_ = std::make_unique<Listener>(*conn_, notified_); });
   }
   return *conn_;
 }
@@ -751,6 +749,16 @@ std::unique_ptr<ProcessingBatch> PgProcessingStore::Begin() {
 bool PgProcessingStore::WaitForInbox(std::chrono::milliseconds timeout) {
   try {
     Translate("wait for inbox rows", [&] {
+      // LISTEN only on a connection that waits: libpq keeps every
+      // notification a connection receives until it is read, so a store
+      // used only for batches (reconciler, dispatcher, stats) would hold one
+      // per inbox insert for ever. The first wait after LISTEN answers at
+      // once: rows stored before it were not announced to this connection.
+      if (!listener_) {
+        listener_ = std::make_unique<Listener>(Connection(), notified_);
+        notified_ = true;
+        return;
+      }
       notified_ = false;
       Connection().get_notifs();
       if (!notified_) {

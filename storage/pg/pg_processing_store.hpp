@@ -1,6 +1,7 @@
 #pragma once
 // ProcessingStore on PostgreSQL: one connection (per processor thread),
-// LISTENing on tscb_inbox, reopened after a connection failure. Each batch is
+// reopened after a connection failure; it LISTENs on tscb_inbox from its
+// first WaitForInbox() on. Each batch is
 // a pqxx::work; statements take JSON arrays so a batch costs a few round
 // trips however many rows it holds.
 #include <memory>

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <malloc.h>
+
 #include <atomic>
 #include <set>
 #include <thread>
@@ -234,6 +236,38 @@ TEST_F(ProcessorPgTest, TheWorkerThreadWakesOnNewInboxRows) {
   EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events"), 1);
   // Far sooner than the 30 s poll: the NOTIFY woke it.
   EXPECT_LT(waited, std::chrono::seconds(5));
+}
+
+// libpq keeps each notification a connection receives until it is read. The
+// reconciler, the dispatcher and the stats sampler use their store only for
+// batches; had it LISTENed, each inbox insert would have cost them memory for
+// ever (about 90 bytes per callback in a soak, bench/README.md).
+TEST_F(ProcessorPgTest, AStoreThatNeverWaitsHoldsNoInboxNotifications) {
+  auto batch_only = NewStore();
+  batch_only->Begin()->Commit();
+  PgInboxStore inbox(db_.ConnectionString());
+  inbox.ConnectNow();
+  const std::size_t before = mallinfo2().uordblks;
+  constexpr int kInserts = 3000;  // one statement, hence one NOTIFY, each
+  for (int i = 0; i < kInserts; ++i) {
+    InboxRecord r;
+    r.service = "CarrierService";
+    r.dedup_key = "n" + std::to_string(i);
+    r.body_json = "{}";
+    r.attempt = 1;
+    inbox.InsertBatch(std::span(&r, 1));
+  }
+  batch_only->Begin()->Commit();  // reads whatever the server sent it meanwhile
+  const std::size_t after = mallinfo2().uordblks;
+  // Holding them would take at least 64 bytes each (192 KiB).
+  EXPECT_LT(after - std::min(after, before), 32u * 1024);
+
+  // A store that waits still hears of new rows.
+  auto waiting = NewStore();
+  EXPECT_TRUE(waiting->WaitForInbox(std::chrono::milliseconds(10)));  // LISTEN: look again
+  EXPECT_FALSE(waiting->WaitForInbox(std::chrono::milliseconds(10)));
+  Store("CarrierService", "{}", "after-listen");
+  EXPECT_TRUE(waiting->WaitForInbox(std::chrono::seconds(5)));
 }
 
 storage::pg::ReportTable View(const std::string& conn, const std::string& name,

@@ -159,3 +159,20 @@ TEST(GrafanaDashboard, UsesOnlyExportedMetricsAndExistingViews) {
 
 }  // namespace
 }  // namespace tscb
+
+// The endpoint label of ThingSpace call metrics, and the key of the client's
+// default per-endpoint rate limiter: bounded however many accounts, requests
+// and devices there are.
+TEST(EndpointOf, AccountsIdsAndServiceNamesBecomePlaceholders) {
+  using tscb::daemon::Metrics;
+  EXPECT_EQ(Metrics::EndpointOf("/accounts/0000123456-00001/requests/"
+                                "4f1b1c2e-9a7d-4a55-8e0b-3c1d2e4f5a6b/status"),
+            "/accounts/{}/requests/{}/status");
+  EXPECT_EQ(Metrics::EndpointOf("/accounts/0000123456-00001/requests/"
+                                "9d0c7e3a-1b2f-4c8d-a6e5-f0b1c2d3e4f5/status?x=1"),
+            "/accounts/{}/requests/{}/status");
+  EXPECT_EQ(Metrics::EndpointOf("/callbacks/0000123456-00001/name/CarrierService"),
+            "/callbacks/{}/name/{}");
+  EXPECT_EQ(Metrics::EndpointOf("/devices/actions/list"), "/devices/actions/list");
+  EXPECT_EQ(Metrics::EndpointOf(""), "/");
+}
