@@ -1,9 +1,8 @@
 #pragma once
 // ProcessingStore on PostgreSQL: one connection (per processor thread),
 // reopened after a connection failure; it LISTENs on tscb_inbox from its
-// first WaitForInbox() on. Each batch is
-// a pqxx::work; statements take JSON arrays so a batch costs a few round
-// trips however many rows it holds.
+// first WaitForInbox() on. Each batch is a pqxx::work; statements take JSON
+// arrays so a batch costs a few round trips however many rows it holds.
 #include <memory>
 #include <pqxx/connection>
 #include <string>
