@@ -192,6 +192,7 @@ Metrics::Metrics(const std::vector<std::string>& services)
                          "malloc's heap after the periodic trim, by kind: in_use (live "
                          "allocations), free (kept by malloc), mapped (large chunks)")
                      .Register(*registry_);
+  SetHeap(0, 0, 0);  // exported from the start, like the other gauges
   requests_by_state_ = &prometheus::BuildGauge()
                             .Name("tscb_requests_by_state")
                             .Help("Pending asynchronous requests by state")
