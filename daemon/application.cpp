@@ -19,6 +19,7 @@
 #include "daemon/health.hpp"
 #include "daemon/http_server.hpp"
 #include "daemon/inbox_writer.hpp"
+#include "daemon/io_pool.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/operator_api.hpp"
@@ -221,7 +222,10 @@ int RunDaemon(const config::Config& config) {
   int threads = config.listener.threads > 0 ? config.listener.threads
                                             : static_cast<int>(std::thread::hardware_concurrency());
   threads = std::max(threads, 1);
-  asio::io_context ioc(threads);
+  // The callback connections run on `threads` network threads; the main
+  // thread runs the accept loops, the admin listener, signals and timers.
+  IoPool network(threads);
+  asio::io_context ioc(1);
 
   RuleBook rules(config.rules.file, &metrics);
   if (!rules.Reload()) {
@@ -274,7 +278,7 @@ int RunDaemon(const config::Config& config) {
   }
   RaiseDescriptorLimit(config.listener.limits.max_connections);
   HttpServer callback_server(ioc, "callback listener", tls, ToServerLimits(config.listener.limits),
-                             callbacks, &metrics.OpenConnections());
+                             callbacks, &metrics.OpenConnections(), &network);
   ServerLimits admin_limits;
   admin_limits.max_connections = 64;
   HttpServer admin_server(ioc, "admin listener", nullptr, admin_limits, admin, nullptr);
@@ -378,6 +382,7 @@ int RunDaemon(const config::Config& config) {
       if (gec) return;
       spdlog::warn("grace period over with {} connection(s) open; stopping now",
                    callback_server.OpenConnections());
+      network.Stop();
       ioc.stop();
     });
     // A second signal means "now": stop without waiting for the grace period.
@@ -385,6 +390,7 @@ int RunDaemon(const config::Config& config) {
       if (again) return;
       spdlog::warn("signal {} again: stopping at once with {} connection(s) open", second,
                    callback_server.OpenConnections());
+      network.Stop();
       ioc.stop();
     });
     auto remaining = std::make_shared<std::atomic<int>>(2);
@@ -402,10 +408,14 @@ int RunDaemon(const config::Config& config) {
   sd_notifyf(0, "READY=1\nSTATUS=receiving callbacks on port %u", unsigned{callback_port});
   spdlog::info("ready");
   spdlog::default_logger()->flush();  // start-up lines now, not at the next periodic flush
-  std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) pool.emplace_back([&] { ioc.run(); });
+  network.Start();
   ioc.run();
-  for (auto& t : pool) t.join();
+  // The listeners drained (or the grace period ended and stopped them all).
+  // Connections cut off by the grace period end here, while the event loop
+  // they report their end to still exists.
+  network.Release();
+  network.Join();
+  network.Close();
 
   if (thingspace) thingspace->Stop(std::chrono::seconds(5));
   if (reconcile_thread.joinable()) {

@@ -17,7 +17,8 @@
 
 namespace tscb::daemon {
 
-// Per-connection state Stop() may touch; only ever used on the session's strand.
+// Per-connection state Stop() may touch; only ever used on the session's
+// executor (a network thread, or a strand).
 struct HttpServer::Live {
   asio::any_io_executor executor;
   beast::tcp_stream* lowest = nullptr;  // null once the stream is gone
@@ -68,8 +69,9 @@ Response MakeError(http::status status, unsigned version, const std::string& mes
 
 HttpServer::HttpServer(asio::io_context& ioc, std::string name, std::shared_ptr<ssl::context> tls,
                        ServerLimits limits, HttpHandler& handler,
-                       prometheus::Gauge* open_connections)
+                       prometheus::Gauge* open_connections, IoPool* sessions)
     : ioc_(ioc),
+      sessions_(sessions),
       name_(std::move(name)),
       tls_(std::move(tls)),
       limits_(limits),
@@ -111,7 +113,7 @@ asio::awaitable<void> HttpServer::SweepIdle() {
     }
     for (auto& live : overdue)
       asio::post(live->executor, [live] {
-        // Checked again on the session's strand: by now it may be waiting
+        // Checked again on the session's executor: by now it may be waiting
         // for a later request, with a later deadline.
         auto until = live->wait_until.load();
         if (until != 0 && until <= std::chrono::steady_clock::now().time_since_epoch().count() &&
@@ -169,8 +171,15 @@ void HttpServer::Registry::Remove(std::uint64_t id) {
 
 asio::awaitable<void> HttpServer::AcceptLoop() {
   for (;;) {
-    auto [ec, socket] =
-        co_await acceptor_.async_accept(asio::any_io_executor(asio::make_strand(ioc_)), kUse);
+    // Chosen in a statement of its own: with the conditional expression
+    // inside the co_await's operands, GCC 12 called Next() on a null
+    // sessions_ (the admin listener) and the daemon crashed.
+    asio::any_io_executor home;
+    if (sessions_)
+      home = sessions_->Next();
+    else
+      home = asio::make_strand(ioc_);
+    auto [ec, socket] = co_await acceptor_.async_accept(home, kUse);
     if (stopping_) co_return;
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;

@@ -1,6 +1,7 @@
 #pragma once
 // One HTTP(S)/1.1 listener: an accept loop and one C++20 coroutine per
-// connection on its own strand, with a deadline on every read and write,
+// connection, on a network thread of an IoPool (or on its own strand of the
+// listener's io_context without one), with a deadline on every read and write,
 // header and body size limits, and a connection cap. What to answer is
 // decided by an HttpHandler (the callback endpoint, the admin endpoint).
 // Stop() closes the acceptor, closes idle keep-alive connections and lets
@@ -16,6 +17,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "daemon/io_pool.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/net.hpp"
 
@@ -56,9 +58,12 @@ Response MakeError(http::status status, unsigned version, const std::string& mes
 
 class HttpServer {
  public:
-  // `tls` null means plain HTTP. `open_connections` may be null.
+  // `tls` null means plain HTTP. `open_connections` may be null. The accept
+  // loop runs on `ioc`; connections on `sessions` when given (which must
+  // outlive them), else each on a strand of `ioc`.
   HttpServer(asio::io_context& ioc, std::string name, std::shared_ptr<ssl::context> tls,
-             ServerLimits limits, HttpHandler& handler, prometheus::Gauge* open_connections);
+             ServerLimits limits, HttpHandler& handler, prometheus::Gauge* open_connections,
+             IoPool* sessions = nullptr);
 
   // Binds and listens; throws boost::system::system_error. Returns the port.
   std::uint16_t Bind(const std::string& address, std::uint16_t port);
@@ -86,6 +91,7 @@ class HttpServer {
   asio::awaitable<void> SendAndClose(Stream& stream, Response& response);
 
   asio::io_context& ioc_;
+  IoPool* sessions_;
   std::string name_;
   std::shared_ptr<ssl::context> CurrentTls() const;
 
