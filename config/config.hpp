@@ -80,7 +80,7 @@ struct ServiceConfig {
 // queued while the previous commit ran) and two writers, so that one commits
 // while the other fills, beat longer lingers and larger batches.
 struct InboxConfig {
-  std::size_t batch_max = 16;  // callbacks per commit at most
+  std::size_t batch_max = 64;  // callbacks per commit at most
   Duration linger{0};          // extra wait for company once a batch has one callback
   int writers = 2;             // threads, each with its own connection
   bool operator==(const InboxConfig&) const = default;
