@@ -14,10 +14,12 @@ constexpr const char* kInsertName = "tscb_inbox_insert";
 // The batch arrives as one JSON array: one parse on the server, one
 // statement, however many callbacks. A dedup key is claimed in inbox_keys
 // first; only claimed keys get an inbox row. Data-modifying CTEs always run
-// to completion, whether or not the final SELECT reads them.
+// to completion, whether or not the final SELECT reads them. The answer is
+// the claimed keys with their new ids (keys in a batch are distinct); the
+// others were stored before.
 constexpr const char* kInsertSql = R"sql(
 WITH input AS (
-    SELECT (r->>'i')::int AS ord, r->>'k' COLLATE "C" AS dedup_key, r->>'s' AS service,
+    SELECT r->>'k' COLLATE "C" AS dedup_key, r->>'s' AS service,
            (r->>'ip')::inet AS source_ip, (r->>'a')::int AS attempt,
            r->>'rq' AS request_id, r->>'d' AS device_id, r->>'dk' AS device_kind,
            r->'b' AS body, to_timestamp((r->>'t')::float8 / 1e6) AS received_at
@@ -35,7 +37,7 @@ WITH input AS (
     FROM input i JOIN claimed c USING (dedup_key)
     RETURNING id
 )
-SELECT i.ord, c.inbox_id FROM input i LEFT JOIN claimed c USING (dedup_key) ORDER BY i.ord
+SELECT dedup_key, inbox_id FROM claimed
 )sql";
 
 constexpr const char* kTouchName = "tscb_inbox_touch";
@@ -97,7 +99,7 @@ std::vector<InsertOutcome> PgInboxStore::InsertBatch(std::span<const InboxRecord
       continue;
     }
     if (batch.size() > 1) batch += ',';
-    batch += "{\"i\":" + std::to_string(i) + ",\"a\":" + std::to_string(r.attempt);
+    batch += "{\"a\":" + std::to_string(r.attempt);
     if (r.received_us != 0) batch += ",\"t\":" + std::to_string(r.received_us);
     for (auto [name, value] : {std::pair{",\"k\":", &r.dedup_key},
                                {",\"s\":", &r.service},
@@ -127,17 +129,19 @@ std::vector<InsertOutcome> PgInboxStore::InsertBatch(std::span<const InboxRecord
         AppendString(touch, r.dedup_key);
         touch += '}';
       };
+      std::vector<bool> claimed(records.size(), false);
       for (const auto& row : rows) {
-        auto index = row[0].as<std::size_t>();
-        if (row[1].is_null()) {
-          outcomes[index].status = InsertStatus::kDuplicate;
-          add_touch(records[index]);
-        } else {
-          outcomes[index] = {InsertStatus::kStored, row[1].as<std::int64_t>()};
-        }
+        auto it = first_of_key.find(std::string_view(row[0].c_str(), row[0].size()));
+        if (it == first_of_key.end())
+          throw StorageError("the database answered a key not sent", false);
+        claimed[it->second] = true;
+        outcomes[it->second] = {InsertStatus::kStored, row[1].as<std::int64_t>()};
       }
-      for (std::size_t i = 0; i < records.size(); ++i)
-        if (repeat_of[i] != SIZE_MAX) add_touch(records[i]);
+      for (std::size_t i = 0; i < records.size(); ++i) {
+        if (claimed[i]) continue;
+        if (repeat_of[i] == SIZE_MAX) outcomes[i].status = InsertStatus::kDuplicate;
+        add_touch(records[i]);
+      }
       touch += ']';
       // Resends only: count the delivery on the stored row. The callbacks are
       // already durable, so this bookkeeping runs after the insert committed;
