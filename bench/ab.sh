@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# A quick ingest A/B (bench/README.md): one PostgreSQL and one daemon per
+# call, 64 keep-alive TLS connections from tscb-load, then the rate and the
+# CPU each part spent per stored callback (from /proc, so the machine's
+# noise matters less than in callbacks/s). Compare cases by alternating calls.
+#   AB_BIN=path/to/ts-callbackd  the daemon to measure (default: the Release build's)
+#   AB_SECS=10 AB_CONNS=64 AB_ROUNDS=1 AB_THREADS=0 AB_LOG=info
+#   AB_EXTRA='inbox: { batch_max: 16 }'  more config, appended as is
+# Needs a Release build (scripts/test.sh or bench/run.sh made one).
+set -euo pipefail
+. "$(dirname "$0")/../scripts/common.sh"
+. "$TSCB_ROOT/scripts/pg.sh"
+. "$TSCB_ROOT/scripts/certs.sh"
+
+BUILD=${TSCB_BUILD:-$TSCB_ROOT/build-release}
+BIN=${AB_BIN:-$BUILD/daemon/ts-callbackd}
+LOAD=$BUILD/bench/tscb-load
+SECS=${AB_SECS:-10}
+CONNS=${AB_CONNS:-64}
+[ -x "$BIN" ] && [ -x "$LOAD" ] || { echo "no build in $BUILD (run bench/run.sh once)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/tscb-ab.XXXXXX)
+pids=()
+cleanup() {
+  stop_pids
+  pg_stop
+  rm -rf "$work"
+}
+trap cleanup EXIT
+pg_start "$work/pg" >/dev/null
+psql "$PG_CONN" -qc "CREATE DATABASE tscb"
+make_certs "$work/tls" >/dev/null
+head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$work/secret"
+port=$(free_port)
+admin_port=$(free_port)
+cat >"$work/tscb.yaml" <<CONF
+account: "0000123456-00001"
+log: { level: ${AB_LOG:-info} }
+database: { host: 127.0.0.1, port: $TSCB_PG_PORT, name: tscb, user: postgres }
+listener:
+  address: 127.0.0.1
+  port: $port
+  tls: { certificate: tls/cert.pem, private_key: tls/key.pem }
+  allow_from: [127.0.0.1/32]
+  threads: ${AB_THREADS:-0}
+services:
+  CarrierService: { username: bench, password: { file: secret } }
+admin: { address: 127.0.0.1, port: $admin_port }
+processing: { workers: 0 }
+${AB_EXTRA:-}
+CONF
+chmod go-rwx "$work/tscb.yaml" "$work/secret"
+(cd "$work" && exec "$BIN" run --allow-root --config "$work/tscb.yaml" >"$work/tscb.log" 2>&1) &
+daemon=$!
+pids+=("$daemon")
+for _ in $(seq 100); do grep -q ' ready' "$work/tscb.log" 2>/dev/null && break; sleep 0.1; done
+grep -q ' ready' "$work/tscb.log" || { cat "$work/tscb.log"; exit 1; }
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Backends that ended are counted in the postmaster's children's time.
+pg_ticks() {
+  local t=0 p
+  for p in $(pgrep -u postgres); do
+    t=$((t + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$t"
+}
+batches() { curl -s "http://127.0.0.1:$admin_port/metrics" | awk '/^tscb_inbox_batches_total/{print $2}'; }
+sleep 2
+b0=$(batches)
+for r in $(seq "${AB_ROUNDS:-1}"); do
+  d0=$(ticks "$daemon")
+  p0=$(pg_ticks)
+  out=$("$LOAD" --port "$port" --ca "$work/tls/ca.pem" --connections "$CONNS" --seconds "$SECS" \
+    --run-id "ab$r" --username bench --password "$(cat "$work/secret")")
+  d1=$(ticks "$daemon")
+  p1=$(pg_ticks)
+  n=$(psql "host=127.0.0.1 port=$TSCB_PG_PORT user=postgres dbname=tscb" -tAc \
+    "SELECT count(*) FROM tscb.inbox WHERE request_id LIKE 'ab$r-%'")
+  b1=$(batches)
+  python3 - "$out" "$n" "$((d1 - d0))" "$((p1 - p0))" "$b0" "$b1" <<'PY'
+import json, sys
+d = json.loads(sys.argv[1]); n = int(sys.argv[2])
+hz = 100  # clock ticks per second (USER_HZ)
+assert n == d["ok"], f"rows {n} != 2xx {d['ok']}"
+print(f"callbacks/s {d['rps']}  p99 {d['p99_ms']} ms  rows {n} = 2xx  "
+      f"daemon {int(sys.argv[3]) / hz / n * 1e6:.1f} us/callback  "
+      f"postgres {int(sys.argv[4]) / hz / n * 1e6:.1f} us/callback  "
+      f"batch {n / max(1, float(sys.argv[6]) - float(sys.argv[5])):.1f} callbacks")
+PY
+  b0=$b1
+done
