@@ -17,16 +17,12 @@ BIN=${AB_BIN:-$BUILD/daemon/ts-callbackd}
 LOAD=$BUILD/bench/tscb-load
 SECS=${AB_SECS:-10}
 CONNS=${AB_CONNS:-64}
-[ -x "$BIN" ] && [ -x "$LOAD" ] || { echo "no build in $BUILD (run bench/run.sh once)" >&2; exit 1; }
+if [ ! -x "$BIN" ] || [ ! -x "$LOAD" ]; then
+  echo "no build in $BUILD (run bench/run.sh once)" >&2
+  exit 1
+fi
 
-work=$(mktemp -d /tmp/tscb-ab.XXXXXX)
-pids=()
-cleanup() {
-  stop_pids
-  pg_stop
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir tscb-ab
 pg_start "$work/pg" >/dev/null
 psql "$PG_CONN" -qc "CREATE DATABASE tscb"
 make_certs "$work/tls" >/dev/null

@@ -42,14 +42,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 install_deps
 build Release
 
-work=$(mktemp -d /tmp/tscb-rules-bench.XXXXXX)
-pids=()
-cleanup() {
-  stop_pids
-  pg_stop
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir tscb-rules-bench
 
 pg_start "$work/pg"
 psql "$PG_CONN" -qc "CREATE DATABASE pbench" -c "CREATE DATABASE tscb"

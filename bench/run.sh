@@ -22,14 +22,7 @@ install_deps nginx-light
 command -v npm >/dev/null || install_deps nodejs npm
 build Release
 
-work=$(mktemp -d /tmp/tscb-bench.XXXXXX)
-pids=()
-cleanup() {
-  stop_pids
-  pg_stop
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir tscb-bench
 LOAD="$TSCB_BUILD/bench/tscb-load"
 results="$work/results.jsonl"
 

@@ -152,6 +152,15 @@ claim_thingspace_port() {
   return 1
 }
 
+# A bench script's throwaway folder: sets `work` (a new folder under /tmp
+# named after $1) and `pids` (empty), and on exit stops those PIDs and the
+# script's PostgreSQL (scripts/pg.sh) and removes the folder.
+bench_workdir() {
+  work=$(mktemp -d "/tmp/$1.XXXXXX")
+  pids=()
+  trap 'stop_pids; pg_stop; rm -rf "$work"' EXIT
+}
+
 # Stops the processes whose PIDs are in the array `pids` (SIGTERM, then
 # waits for each).
 stop_pids() {
