@@ -29,15 +29,9 @@ make_certs "$work/tls" >/dev/null
 head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$work/secret"
 port=$(free_port)
 admin_port=$(free_port)
-cat >"$work/tscb.yaml" <<CONF
-account: "0000123456-00001"
-log: { level: ${AB_LOG:-info} }
-database: { host: 127.0.0.1, port: $TSCB_PG_PORT, name: tscb, user: postgres }
-listener:
-  address: 127.0.0.1
-  port: $port
-  tls: { certificate: tls/cert.pem, private_key: tls/key.pem }
-  allow_from: [127.0.0.1/32]
+{
+  bench_config_head "$port" "${AB_LOG:-info}"
+  cat <<CONF
   threads: ${AB_THREADS:-0}
 services:
   CarrierService: { username: bench, password: { file: secret } }
@@ -45,6 +39,7 @@ admin: { address: 127.0.0.1, port: $admin_port }
 processing: { workers: 0 }
 ${AB_EXTRA:-}
 CONF
+} >"$work/tscb.yaml"
 chmod go-rwx "$work/tscb.yaml" "$work/secret"
 (cd "$work" && exec "$BIN" run --allow-root --config "$work/tscb.yaml" >"$work/tscb.log" 2>&1) &
 daemon=$!

@@ -80,15 +80,9 @@ simctl() {
 }
 port=$(thingspace_port)
 admin_port=$(free_port)
-cat >"$work/config.yaml" <<CONF
-account: "0000123456-00001"
-log: { level: ${BENCH_LOG_LEVEL:-info} }
-database: { host: 127.0.0.1, port: $TSCB_PG_PORT, name: tscb, user: postgres }
-listener:
-  address: 127.0.0.1
-  port: $port
-  tls: { certificate: tls/cert.pem, private_key: tls/key.pem }
-  allow_from: [127.0.0.1/32]
+{
+  bench_config_head "$port" "${BENCH_LOG_LEVEL:-info}"
+  cat <<CONF
   limits: { max_connections: $((IDLE_CONNS + 2000)) }
 services:
   CarrierService: { username: bench, password: { file: secrets/carrier } }
@@ -108,6 +102,7 @@ registration:
 rules: { file: rules100-sync.yaml }
 actions: { concurrency: ${BENCH_ACTION_CONCURRENCY:-64} }
 CONF
+} >"$work/config.yaml"
 chmod go-rwx "$work/config.yaml"
 "$TSCB_BUILD/daemon/ts-callbackd" run --allow-root --config "$work/config.yaml" >"$work/daemon.log" 2>&1 &
 daemon_pid=$!

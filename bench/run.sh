@@ -52,15 +52,10 @@ run() {
 # --- start the three receivers (each idle while another is measured)
 head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$work/secret"
 tscb_port=$(free_port)
-cat >"$work/tscb.yaml" <<CONF
-account: "0000123456-00001"
-log: { level: info }   # the production default: one line per callback
-database: { host: 127.0.0.1, port: $TSCB_PG_PORT, name: tscb, user: postgres }
-listener:
-  address: 127.0.0.1
-  port: $tscb_port
-  tls: { certificate: tls/cert.pem, private_key: tls/key.pem }
-  allow_from: [127.0.0.1/32]
+# Log level info, the production default: one line per callback.
+{
+  bench_config_head "$tscb_port" info
+  cat <<CONF
 services:
   CarrierService: { username: bench, password: { file: secret } }
 admin: { port: 0 }
@@ -68,6 +63,7 @@ admin: { port: 0 }
 # is measured on its own by tscb-process-bench (bench/README.md).
 processing: { workers: 0 }
 CONF
+} >"$work/tscb.yaml"
 "$TSCB_BUILD/daemon/ts-callbackd" run --allow-root --config "$work/tscb.yaml" >"$work/tscb.log" 2>&1 &
 tscb_pid=$!
 pids+=("$tscb_pid")

@@ -161,6 +161,23 @@ bench_workdir() {
   trap 'stop_pids; pg_stop; rm -rf "$work"' EXIT
 }
 
+# Prints the head of a bench daemon's config: log level $2, the database
+# `tscb` of scripts/pg.sh, and a TLS listener on 127.0.0.1:$1 with the
+# certificates of make_certs in tls/ (the config's folder). More listener
+# keys may follow, indented by two spaces.
+bench_config_head() {
+  cat <<CONF
+account: "0000123456-00001"
+log: { level: $2 }
+database: { host: 127.0.0.1, port: $TSCB_PG_PORT, name: tscb, user: postgres }
+listener:
+  address: 127.0.0.1
+  port: $1
+  tls: { certificate: tls/cert.pem, private_key: tls/key.pem }
+  allow_from: [127.0.0.1/32]
+CONF
+}
+
 # Stops the processes whose PIDs are in the array `pids` (SIGTERM, then
 # waits for each).
 stop_pids() {
