@@ -3,8 +3,8 @@
 // alone. A connection lives on one of them from accept to close, so its
 // handlers (reads, writes, deadline timers, the inbox writer's answer) never
 // run concurrently and need no strand; a strand on a shared multi-threaded
-// io_context cost about a sixth of the daemon's CPU per callback (locks and
-// the type-erased executor copies on every operation).
+// io_context cost about an eighth of the daemon's CPU per callback (locks
+// and the type-erased executor copies on every operation).
 #include <atomic>
 #include <memory>
 #include <optional>
