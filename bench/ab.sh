@@ -44,8 +44,10 @@ chmod go-rwx "$work/tscb.yaml" "$work/secret"
 (cd "$work" && exec "$BIN" run --allow-root --config "$work/tscb.yaml" >"$work/tscb.log" 2>&1) &
 daemon=$!
 pids+=("$daemon")
-for _ in $(seq 100); do grep -q ' ready' "$work/tscb.log" 2>/dev/null && break; sleep 0.1; done
-grep -q ' ready' "$work/tscb.log" || { cat "$work/tscb.log"; exit 1; }
+# Ready when the admin listener says so (the log's "ready" line is info).
+ready() { curl -sf -o /dev/null "http://127.0.0.1:$admin_port/readyz"; }
+for _ in $(seq 100); do ready && break; sleep 0.1; done
+ready || { cat "$work/tscb.log"; exit 1; }
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # Backends that ended are counted in the postmaster's children's time.
