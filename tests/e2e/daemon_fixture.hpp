@@ -159,6 +159,16 @@ class DaemonTest : public ::testing::Test {
     return HttpClient(daemon_->CallbackPort(), tls_ ? certs_->Path() + "/ca.pem" : "");
   }
   HttpClient Admin() { return HttpClient(daemon_->AdminPort(), ""); }
+  // A series' value once it reaches `want`, or what it is after 2 s. For
+  // counters of closed connections: the daemon counts a rejection when the
+  // connection's coroutine resumes, which can be just after the client saw
+  // the close.
+  double SettledMetric(const std::string& series, double want) {
+    double value = -1;
+    WaitFor([&] { return (value = MetricSample(Admin().Get("/metrics").body, series)) == want; },
+            std::chrono::seconds(2));
+    return value;
+  }
   long long InboxRows() { return db_.Scalar("SELECT count(*) FROM tscb.inbox"); }
 
   static inline std::unique_ptr<TempDir> certs_;

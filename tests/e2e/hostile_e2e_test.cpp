@@ -112,17 +112,6 @@ class HostileE2eTest : public DaemonTest {
   }
   std::string Metrics() { return Admin().Get("/metrics").body; }
   double Metric(const std::string& series) { return MetricSample(Metrics(), series); }
-  // A rejection is counted when the connection's coroutine resumes, which can
-  // be just after the client has seen the close: wait up to 2 s for `want`,
-  // then return what the counter says.
-  double MetricSettled(const std::string& series, double want) {
-    double value = Metric(series);
-    for (int i = 0; i < 40 && value != want; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      value = Metric(series);
-    }
-    return value;
-  }
 };
 
 TEST_F(HostileE2eTest, SlowlorisHeadersAndAStalledBodyAreCutOffAtTheRequestTimeout) {
@@ -155,7 +144,7 @@ TEST_F(HostileE2eTest, SlowlorisHeadersAndAStalledBodyAreCutOffAtTheRequestTimeo
   ExpectStillServing("after-slow-clients");
   EXPECT_EQ(Stored("slowloris"), 0);
   EXPECT_EQ(InboxRows(), 2);
-  EXPECT_EQ(MetricSettled("tscb_http_rejected_total{reason=\"timeout\"}", 2), 2);
+  EXPECT_EQ(SettledMetric("tscb_http_rejected_total{reason=\"timeout\"}", 2), 2);
 }
 
 TEST_F(HostileE2eTest, ABodyThatNeverEndsIsRefusedAtTheBodyLimit) {
@@ -179,7 +168,7 @@ TEST_F(HostileE2eTest, ABodyThatNeverEndsIsRefusedAtTheBodyLimit) {
   EXPECT_EQ(announced.ReadReply(5000).status, 413);
   ExpectStillServing("after-endless-body");
   EXPECT_EQ(InboxRows(), 1);
-  EXPECT_EQ(MetricSettled("tscb_http_rejected_total{reason=\"body_too_large\"}", 2), 2);
+  EXPECT_EQ(SettledMetric("tscb_http_rejected_total{reason=\"body_too_large\"}", 2), 2);
 }
 
 TEST_F(HostileE2eTest, AbsurdOrAmbiguousFramingIsA400) {
@@ -211,7 +200,7 @@ TEST_F(HostileE2eTest, AbsurdOrAmbiguousFramingIsA400) {
     EXPECT_TRUE(client.WaitForClose(3000)) << c.name;
   }
   EXPECT_EQ(InboxRows(), 0);
-  EXPECT_EQ(MetricSettled("tscb_http_rejected_total{reason=\"bad_request\"}",
+  EXPECT_EQ(SettledMetric("tscb_http_rejected_total{reason=\"bad_request\"}",
                           static_cast<double>(cases.size())),
             static_cast<double>(cases.size()));
   ExpectStillServing("after-framing");
@@ -341,7 +330,7 @@ TEST_F(HostileE2eTest, AHandshakeThatStopsHalfWayIsClosedAtTheRequestTimeout) {
   (void)torn.Read(5000, closed);
   EXPECT_TRUE(closed);
   EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(3000));
-  EXPECT_EQ(MetricSettled("tscb_http_rejected_total{reason=\"timeout\"}", 2), 2);
+  EXPECT_EQ(SettledMetric("tscb_http_rejected_total{reason=\"timeout\"}", 2), 2);
 }
 
 TEST_F(HostileE2eTest, PlainHttpOnTheTlsPortIsClosedAtOnce) {
@@ -355,7 +344,7 @@ TEST_F(HostileE2eTest, PlainHttpOnTheTlsPortIsClosedAtOnce) {
   EXPECT_TRUE(closed);
   EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(1000));
   EXPECT_EQ(answer.find("HTTP/1.1 200"), std::string::npos);
-  EXPECT_EQ(MetricSettled("tscb_http_rejected_total{reason=\"tls_handshake\"}", 1), 1);
+  EXPECT_EQ(SettledMetric("tscb_http_rejected_total{reason=\"tls_handshake\"}", 1), 1);
   EXPECT_EQ(Stored("plain-on-tls"), 0);
   ExpectStillServing("after-plain-http");
 }
