@@ -31,8 +31,10 @@ struct DatabaseConfig {
   Duration connect_timeout{std::chrono::seconds(5)};
   bool migrate_on_start = true;
 
-  // libpq connection string; holds the password, so never log it.
-  std::string ConnectionString() const;
+  // libpq connection string; holds the password, so never log it. `role`
+  // names the part of the daemon that holds the connection, in its
+  // application_name (pg_stat_activity shows "ts-callbackd/inbox").
+  std::string ConnectionString(const std::string& role = {}) const;
   // The same without the password, for messages.
   std::string Describe() const;
   bool operator==(const DatabaseConfig&) const = default;

@@ -396,7 +396,7 @@ std::string DatabaseConfig::Describe() const {
   return "host=" + host + " port=" + std::to_string(port) + " dbname=" + name + " user=" + user;
 }
 
-std::string DatabaseConfig::ConnectionString() const {
+std::string DatabaseConfig::ConnectionString(const std::string& role) const {
   // libpq quoting: single quotes around values, backslash-escaped.
   auto quote = [](const std::string& v) {
     std::string out = "'";
@@ -409,7 +409,10 @@ std::string DatabaseConfig::ConnectionString() const {
   std::string s = "host=" + quote(host) + " port=" + std::to_string(port) +
                   " dbname=" + quote(name) + " user=" + quote(user) + " connect_timeout=" +
                   std::to_string(std::max<long long>(1, connect_timeout.count() / 1000)) +
-                  " application_name='ts-callbackd'";
+                  " application_name=";
+  std::string application = "ts-callbackd";
+  if (!role.empty()) application.append("/").append(role);
+  s += quote(application);
   if (!password.Empty()) s += " password=" + quote(password.Reveal());
   return s;
 }

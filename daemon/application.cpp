@@ -29,6 +29,7 @@
 #include "daemon/spool.hpp"
 #include "daemon/stats_sampler.hpp"
 #include "daemon/thingspace_worker.hpp"
+#include "daemon/thread_name.hpp"
 #include "daemon/tls_context.hpp"
 #include "storage/inbox.hpp"
 #include "storage/pg/connection.hpp"
@@ -41,7 +42,7 @@ namespace {
 
 // Applies or checks migrations before anything listens. Throws on failure.
 void PrepareSchema(const config::DatabaseConfig& db) {
-  auto conn = storage::pg::Connect(db.ConnectionString());
+  auto conn = storage::pg::Connect(db.ConnectionString("migrate"));
   if (db.migrate_on_start) {
     auto report = storage::pg::Migrate(*conn, [](const storage::pg::Migration& m) {
       spdlog::info("applying migration {}", m.name);
@@ -167,7 +168,6 @@ bool ReloadConfig(Reloadable& r) {
 }  // namespace
 
 int RunDaemon(const config::Config& config) {
-  const std::string db_conn = config.database.ConnectionString();
   try {
     PrepareSchema(config.database);
   } catch (const std::exception& e) {
@@ -192,9 +192,14 @@ int RunDaemon(const config::Config& config) {
         "this behind a TLS-terminating proxy");
   }
 
-  auto inbox_store = [db_conn] { return std::make_unique<storage::pg::PgInboxStore>(db_conn); };
-  InboxWriter writer(inbox_store, config.inbox, &metrics);
-  Health health(db_conn, std::chrono::seconds(2));
+  // Each part of the daemon names itself in its connections' application_name.
+  auto inbox_store = [&config](const char* role) {
+    return [conn = config.database.ConnectionString(role)] {
+      return std::make_unique<storage::pg::PgInboxStore>(conn);
+    };
+  };
+  InboxWriter writer(inbox_store("inbox"), config.inbox, &metrics);
+  Health health(config.database.ConnectionString("health"), std::chrono::seconds(2));
 
   // The local spool for database outages, checked (and a torn tail cut)
   // before anything listens; what a previous run left is drained at once.
@@ -208,7 +213,7 @@ int RunDaemon(const config::Config& config) {
       spdlog::critical("cannot start: {}", e.what());
       return 1;
     }
-    drainer = std::make_unique<SpoolDrainer>(*spool, inbox_store, &metrics);
+    drainer = std::make_unique<SpoolDrainer>(*spool, inbox_store("spool"), &metrics);
     writer.UseSpool(spool.get(), [d = drainer.get()] { d->Wake(); });
     spdlog::info("spool: {} (at most {} MiB)", spool_file, config.spool.max_bytes >> 20);
   } else {
@@ -233,18 +238,20 @@ int RunDaemon(const config::Config& config) {
                      config.rules.file);
     return 1;
   }
-  auto processing_store = [db_conn] {
-    return std::make_unique<storage::pg::PgProcessingStore>(db_conn);
+  auto processing_store = [&config](const char* role) {
+    return [conn = config.database.ConnectionString(role)] {
+      return std::make_unique<storage::pg::PgProcessingStore>(conn);
+    };
   };
-  Processor processor(processing_store,
+  Processor processor(processing_store("processor"),
                       ProcessorOptions{config.processing.workers, config.processing.batch_max,
                                        config.processing.poll_interval, config.actions.max_attempts,
                                        config.account},
                       &metrics, &rules);
-  Dispatcher dispatcher(config, processing_store, &metrics);
+  Dispatcher dispatcher(config, processing_store("dispatcher"), &metrics);
   processor.OnActionsPlanned([&dispatcher] { dispatcher.Wake(); });
   OperatorApi operator_api(config, processor, &metrics);
-  Reconciler reconciler(config, processing_store, &metrics, &rules);
+  Reconciler reconciler(config, processing_store("reconciler"), &metrics, &rules);
   // Without a ThingSpace client the reconciler only times requests out and
   // the dispatcher only sends http.post actions, on a thread of their own.
   asio::io_context reconcile_ioc(1);
@@ -296,7 +303,7 @@ int RunDaemon(const config::Config& config) {
     return 1;
   }
 
-  StatsSampler sampler(processing_store, std::chrono::seconds(5), metrics);
+  StatsSampler sampler(processing_store("stats"), std::chrono::seconds(5), metrics);
   health.SetListenerBound();
   health.ProbeNow();
   health.Start();
@@ -314,7 +321,10 @@ int RunDaemon(const config::Config& config) {
   } else {
     asio::co_spawn(reconcile_ioc, reconciler.Run(nullptr), asio::detached);
     asio::co_spawn(reconcile_ioc, dispatcher.Run(nullptr), asio::detached);
-    reconcile_thread = std::thread([&] { reconcile_ioc.run(); });
+    reconcile_thread = std::thread([&] {
+      NameThisThread("tscb-actions");
+      reconcile_ioc.run();
+    });
   }
 
   // Signals, the grace timer and the watchdog share one strand: their

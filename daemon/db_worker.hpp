@@ -16,9 +16,11 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <type_traits>
 
 #include "daemon/net.hpp"
+#include "daemon/thread_name.hpp"
 #include "storage/processing.hpp"
 
 namespace tscb::daemon {
@@ -26,7 +28,10 @@ namespace tscb::daemon {
 class DbWorker {
  public:
   using StoreFactory = std::function<std::unique_ptr<storage::ProcessingStore>()>;
-  explicit DbWorker(StoreFactory factory) : factory_(std::move(factory)) {}
+  // `name` names its thread (see thread_name.hpp).
+  DbWorker(StoreFactory factory, const std::string& name) : factory_(std::move(factory)) {
+    asio::post(pool_, [name] { NameThisThread(name); });
+  }
   ~DbWorker() { pool_.join(); }
 
   template <class Fn>

@@ -1,5 +1,6 @@
 #include "daemon/health.hpp"
 
+#include "daemon/thread_name.hpp"
 #include "storage/pg/migrator.hpp"
 #include "storage/pg/schema_probe.hpp"
 
@@ -11,7 +12,10 @@ Health::Health(std::string connection_string, std::chrono::milliseconds interval
 Health::~Health() { Stop(); }
 
 void Health::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThisThread("tscb-health");
+    Run();
+  });
 }
 
 void Health::Stop() {

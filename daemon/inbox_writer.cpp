@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/thread_name.hpp"
+
 namespace tscb::daemon {
 
 InboxWriter::InboxWriter(StoreFactory factory, config::InboxConfig config, Metrics* metrics)
@@ -11,7 +13,11 @@ InboxWriter::~InboxWriter() { Stop(); }
 
 void InboxWriter::Start() {
   busy_since_.assign(static_cast<std::size_t>(config_.writers), {});
-  for (int i = 0; i < config_.writers; ++i) threads_.emplace_back([this, i] { Run(i); });
+  for (int i = 0; i < config_.writers; ++i)
+    threads_.emplace_back([this, i] {
+      NameThisThread("tscb-inbox" + std::to_string(i));
+      Run(i);
+    });
 }
 
 void InboxWriter::Stop() {

@@ -1,6 +1,9 @@
 #include "daemon/io_pool.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
+#include <string>
+
+#include "daemon/thread_name.hpp"
 
 namespace tscb::daemon {
 
@@ -20,7 +23,11 @@ asio::any_io_executor IoPool::Next() {
 }
 
 void IoPool::Start() {
-  for (auto& context : contexts_) threads_.emplace_back([c = context.get()] { c->run(); });
+  for (std::size_t i = 0; i < contexts_.size(); ++i)
+    threads_.emplace_back([c = contexts_[i].get(), i] {
+      NameThisThread("tscb-net" + std::to_string(i));
+      c->run();
+    });
 }
 
 void IoPool::Release() {

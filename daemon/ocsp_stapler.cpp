@@ -14,6 +14,8 @@
 #include <mutex>
 #include <thread>
 
+#include "daemon/thread_name.hpp"
+
 namespace tscb::daemon {
 namespace {
 
@@ -273,7 +275,10 @@ std::shared_ptr<void> AttachOcspStapling(ssl::context& ctx, const std::string& c
   state->options = options;
   SSL_CTX_set_tlsext_status_cb(native, StatusCallback);
   SSL_CTX_set_tlsext_status_arg(native, state.get());
-  std::thread(Run, state).detach();
+  std::thread([state] {
+    NameThisThread("tscb-ocsp");
+    Run(state);
+  }).detach();
   return std::make_shared<Keeper>(Keeper{state});
 }
 

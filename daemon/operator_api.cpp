@@ -144,7 +144,8 @@ Response OperatorApi::Register(const Request& request) {
   std::string error = ParsePendingRequest(request.body(), config_, record);
   if (!error.empty()) return MakeError(http::status::bad_request, request.version(), error);
   if (!store_)
-    store_ = std::make_unique<storage::pg::PgProcessingStore>(config_.database.ConnectionString());
+    store_ = std::make_unique<storage::pg::PgProcessingStore>(
+        config_.database.ConnectionString("operator"));
   if (!processor_.RegisterRequest(*store_, record))
     return MakeError(http::status::conflict, request.version(),
                      "a request with this requestId is already registered");
@@ -155,7 +156,8 @@ Response OperatorApi::Register(const Request& request) {
 
 Response OperatorApi::Read(const Request& request, const std::string& request_id) {
   if (!store_)
-    store_ = std::make_unique<storage::pg::PgProcessingStore>(config_.database.ConnectionString());
+    store_ = std::make_unique<storage::pg::PgProcessingStore>(
+        config_.database.ConnectionString("operator"));
   auto batch = store_->Begin();
   auto found = batch->RequestJson(request_id);
   batch->Commit();

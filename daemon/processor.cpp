@@ -6,6 +6,7 @@
 #include <cctype>
 #include <set>
 
+#include "daemon/thread_name.hpp"
 #include "handlers/correlate.hpp"
 #include "storage/inbox.hpp"
 
@@ -112,7 +113,11 @@ Processor::Processor(StoreFactory factory, ProcessorOptions options, Metrics* me
 Processor::~Processor() { Stop(); }
 
 void Processor::Start() {
-  for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this, i] { Run(i); });
+  for (int i = 0; i < options_.workers; ++i)
+    threads_.emplace_back([this, i] {
+      NameThisThread("tscb-proc" + std::to_string(i));
+      Run(i);
+    });
 }
 
 void Processor::Stop() {

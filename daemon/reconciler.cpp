@@ -16,7 +16,10 @@ namespace json = boost::json;
 
 Reconciler::Reconciler(const config::Config& config, StoreFactory factory, Metrics* metrics,
                        const RuleBook* rules)
-    : config_(config), db_(std::move(factory)), metrics_(metrics), rules_(rules) {}
+    : config_(config),
+      db_(std::move(factory), "tscb-reconcile-db"),
+      metrics_(metrics),
+      rules_(rules) {}
 
 Reconciler::~Reconciler() = default;
 

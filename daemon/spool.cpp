@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "daemon/thread_name.hpp"
 #include "handlers/spool_format.hpp"
 
 namespace tscb::daemon {
@@ -287,7 +288,10 @@ SpoolDrainer::SpoolDrainer(Spool& spool, StoreFactory factory, Metrics* metrics)
 SpoolDrainer::~SpoolDrainer() { Stop(); }
 
 void SpoolDrainer::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThisThread("tscb-spool");
+    Run();
+  });
 }
 
 void SpoolDrainer::Stop() {

@@ -5,6 +5,8 @@
 
 #include <chrono>
 
+#include "daemon/thread_name.hpp"
+
 namespace tscb::daemon {
 
 StatsSampler::StatsSampler(StoreFactory factory, std::chrono::milliseconds interval,
@@ -14,7 +16,10 @@ StatsSampler::StatsSampler(StoreFactory factory, std::chrono::milliseconds inter
 StatsSampler::~StatsSampler() { Stop(); }
 
 void StatsSampler::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThisThread("tscb-stats");
+    Run();
+  });
 }
 
 void StatsSampler::Stop() {

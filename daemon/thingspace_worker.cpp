@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <future>
 
+#include "daemon/thread_name.hpp"
 #include "daemon/time_format.hpp"
 
 namespace tscb::daemon {
@@ -42,6 +43,7 @@ void ThingSpaceWorker::Start(Reconciler* reconciler, Dispatcher* dispatcher) {
     spdlog::info("registration.enabled is false: callback registrations are not checked");
   }
   thread_ = std::thread([this] {
+    NameThisThread("tscb-thingspace");
     ioc_.run();
     done_ = true;
   });

@@ -361,6 +361,13 @@ TEST(ConfigTest, ConnectionStringQuotesValues) {
   EXPECT_EQ(db.Describe().find("password"), std::string::npos);
 }
 
+TEST(ConfigTest, ConnectionStringNamesTheRoleInApplicationName) {
+  DatabaseConfig db;
+  EXPECT_NE(db.ConnectionString().find("application_name='ts-callbackd'"), std::string::npos);
+  EXPECT_NE(db.ConnectionString("inbox").find("application_name='ts-callbackd/inbox'"),
+            std::string::npos);
+}
+
 TEST(ConfigTest, SecretPrintsAsStars) {
   std::ostringstream out;
   out << Secret("hunter2");
