@@ -14,6 +14,29 @@ std::string Quote(const std::string& value) {
   return boost::json::serialize(boost::json::string_view(value));
 }
 
+// PostgreSQL array literals, for `= ANY($1::bigint[])` and `$1::text[]`.
+std::string BigintArray(const std::vector<std::int64_t>& values) {
+  std::string out = "{";
+  for (auto v : values) out.append(out.size() > 1 ? "," : "").append(std::to_string(v));
+  out += '}';
+  return out;
+}
+
+std::string TextArray(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (const auto& v : values) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    for (char c : v) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
 std::string QuoteOrNull(const std::string& value) {
   return value.empty() ? std::string("null") : Quote(value);
 }
@@ -25,10 +48,15 @@ ORDER BY id LIMIT $1
 FOR UPDATE SKIP LOCKED
 )sql";
 
+// Lists of keys come as an array parameter, matched with `= ANY($1::...[])`,
+// never `IN (SELECT jsonb_array_elements(...))`: the planner guesses 100
+// rows for a set-returning function and hash-joins them against a
+// sequential scan of the whole table (the inbox's month, every action), so
+// each batch cost as much as the table was big. With the array's values in
+// hand it plans one index probe per key.
 constexpr const char* kClaimIdsSql = R"sql(
 SELECT id, received_at::text, service, body::text, extract(epoch FROM received_at)::float8
-FROM tscb.inbox WHERE id IN (SELECT (jsonb_array_elements_text($1::jsonb))::bigint)
-  AND (NOT $2 OR state = 'pending')
+FROM tscb.inbox WHERE id = ANY($1::bigint[]) AND (NOT $2 OR state = 'pending')
 ORDER BY id
 FOR UPDATE
 )sql";
@@ -37,7 +65,7 @@ constexpr const char* kLockRequestsSql = R"sql(
 SELECT request_id, account, action, nbiot, devices::text, origin, state, expected_callbacks,
        received_callbacks, submitted_at::text, deadline_at::text, coalesce(completed_at::text, '')
 FROM tscb.pending_requests
-WHERE request_id IN (SELECT jsonb_array_elements_text($1::jsonb))
+WHERE request_id = ANY($1::text[])
 ORDER BY request_id
 FOR UPDATE
 )sql";
@@ -47,7 +75,7 @@ FOR UPDATE
 // matched by one or the other (two-int advisory keys: class 4242).
 constexpr const char* kShareRequestLocksSql = R"sql(
 SELECT count(pg_advisory_xact_lock_shared(4242, hashtext(x)))
-FROM (SELECT jsonb_array_elements_text($1::jsonb) AS x ORDER BY 1) s
+FROM (SELECT unnest($1::text[]) AS x ORDER BY 1) s
 )sql";
 
 constexpr const char* kInsertRequestSql = R"sql(
@@ -143,7 +171,7 @@ WHERE request_id = $1
 
 constexpr const char* kMarkProcessedSql = R"sql(
 UPDATE tscb.inbox SET state = 'processed', processed_at = now(), error = NULL
-WHERE id IN (SELECT (jsonb_array_elements_text($1::jsonb))::bigint)
+WHERE id = ANY($1::bigint[])
 )sql";
 
 constexpr const char* kMarkFailedSql = R"sql(
@@ -210,7 +238,7 @@ SET state = r.state, http_status = nullif(r.http_status, 0), last_error = nullif
 FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, owner text, state text, http_status int,
                                          error text, response text, request_id text,
                                          retry_in float8, not_sent boolean)
-WHERE a.id = r.id AND a.state = 'in_flight' AND a.leased_by = r.owner
+WHERE a.id = ANY($2::bigint[]) AND a.id = r.id AND a.state = 'in_flight' AND a.leased_by = r.owner
 RETURNING a.id
 )sql";
 
@@ -379,25 +407,23 @@ class PgBatch final : public ProcessingBatch {
   explicit PgBatch(pqxx::connection& conn) : tx_(conn) {}
 
   std::vector<InboxRow> Claim(std::size_t limit) override {
-    return Translate("claim inbox rows",
-                     [&] { return Rows(tx_.exec_params(kClaimSql, static_cast<long>(limit))); });
+    return Translate("claim inbox rows", [&] {
+      return Rows(
+          WithoutBitmapScans([&] { return tx_.exec_params(kClaimSql, static_cast<long>(limit)); }));
+    });
   }
 
   std::vector<InboxRow> ClaimIds(const std::vector<std::int64_t>& ids, bool pending_only) override {
-    std::string list = "[";
-    for (auto id : ids) list += (list.size() > 1 ? "," : "") + std::to_string(id);
-    list += "]";
-    return Translate("claim inbox rows",
-                     [&] { return Rows(tx_.exec_params(kClaimIdsSql, list, pending_only)); });
+    return Translate("claim inbox rows", [&] {
+      return Rows(tx_.exec_params(kClaimIdsSql, BigintArray(ids), pending_only));
+    });
   }
 
   std::map<std::string, PendingRequestRecord> LockRequests(
       const std::vector<std::string>& request_ids) override {
     std::map<std::string, PendingRequestRecord> out;
     if (request_ids.empty()) return out;
-    std::string list = "[";
-    for (const auto& id : request_ids) list += (list.size() > 1 ? "," : "") + Quote(id);
-    list += "]";
+    const std::string list = TextArray(request_ids);
     Translate("lock pending requests", [&] {
       tx_.exec_params(kShareRequestLocksSql, list);
       for (const auto& row : tx_.exec_params(kLockRequestsSql, list)) {
@@ -538,8 +564,10 @@ class PgBatch final : public ProcessingBatch {
   std::vector<OutboxAction> ClaimActions(std::size_t limit, std::chrono::milliseconds lease,
                                          const std::string& owner) override {
     return Translate("claim actions", [&] {
-      return Actions(tx_.exec_params(kClaimActionsSql, static_cast<long>(limit),
-                                     lease.count() / 1000.0, owner));
+      return Actions(WithoutBitmapScans([&] {
+        return tx_.exec_params(kClaimActionsSql, static_cast<long>(limit), lease.count() / 1000.0,
+                               owner);
+      }));
     });
   }
 
@@ -564,15 +592,21 @@ class PgBatch final : public ProcessingBatch {
     list += "]";
     Translate("record action results", [&] {
       std::set<std::int64_t> mine;
-      for (const auto& row : tx_.exec_params(kFinishActionsSql, list))
-        mine.insert(row[0].as<std::int64_t>());
+      std::vector<std::int64_t> ids;
+      for (const auto& r : results) ids.push_back(r.id);
+      auto finished = WithoutBitmapScans(
+          [&] { return tx_.exec_params(kFinishActionsSql, list, BigintArray(ids)); });
+      for (const auto& row : finished) mine.insert(row[0].as<std::int64_t>());
       std::string links = "[";
       for (std::size_t i = 0; i < results.size(); ++i) {
         out[i] = mine.count(results[i].id) > 0;
         if (out[i] && !results[i].request_id.empty())
-          links += (links.size() > 1 ? "," : "") + std::string("{\"id\":") +
-                   std::to_string(results[i].id) +
-                   ",\"request_id\":" + Quote(results[i].request_id) + "}";
+          links.append(links.size() > 1 ? "," : "")
+              .append("{\"id\":")
+              .append(std::to_string(results[i].id))
+              .append(",\"request_id\":")
+              .append(Quote(results[i].request_id))
+              .append("}");
       }
       if (links.size() > 1) tx_.exec_params(kLinkChainSql, links + "]");
     });
@@ -680,10 +714,10 @@ class PgBatch final : public ProcessingBatch {
 
   void MarkProcessed(const std::vector<InboxRow>& rows) override {
     if (rows.empty()) return;
-    std::string list = "[";
-    for (const auto& r : rows) list += (list.size() > 1 ? "," : "") + std::to_string(r.id);
-    list += "]";
-    Translate("mark inbox rows processed", [&] { tx_.exec_params(kMarkProcessedSql, list); });
+    std::vector<std::int64_t> ids;
+    for (const auto& r : rows) ids.push_back(r.id);
+    Translate("mark inbox rows processed",
+              [&] { tx_.exec_params(kMarkProcessedSql, BigintArray(ids)); });
   }
 
   void MarkFailed(const InboxRow& row, const std::string& error) override {
@@ -697,6 +731,24 @@ class PgBatch final : public ProcessingBatch {
   }
 
  private:
+  // Runs one statement without bitmap scans. A queue claim (due rows in
+  // order, up to a limit) then walks its partial index in order and stops
+  // at the limit, and recording answers finds actions by primary key. With
+  // a small row estimate the planner preferred bitmap scans: a claim then
+  // visited the index entry of every row processed since the last vacuum
+  // (bitmap scans never mark them dead, as index scans do) and sorted the
+  // whole backlog, and recording AND-ed the ids with the same churned
+  // in_flight index; each grew slower with the traffic. Not for the whole
+  // transaction: without statistics (a new table, before autovacuum's first
+  // analyze) `id = ANY(...)` then became a sequential scan of the inbox.
+  template <class Fn>
+  pqxx::result WithoutBitmapScans(Fn statement) {
+    tx_.exec("SET LOCAL enable_bitmapscan = off");
+    auto result = statement();
+    tx_.exec("SET LOCAL enable_bitmapscan TO DEFAULT");
+    return result;
+  }
+
   static std::vector<InboxRow> Rows(const pqxx::result& result) {
     std::vector<InboxRow> out;
     out.reserve(result.size());
