@@ -56,7 +56,7 @@ std::string RequestIdOf(const std::string& response) {
 
 Dispatcher::Dispatcher(const config::Config& config, StoreFactory factory, Metrics* metrics)
     : config_(config),
-      db_(std::move(factory), "tscb-dispatch-db"),
+      db_(std::move(factory), "tscb-dispatch"),
       metrics_(metrics),
       owner_(HostAndPid()),
       backoff_(handlers::BackoffPolicy{config.actions.retry_initial, config.actions.retry_max, 2.0},

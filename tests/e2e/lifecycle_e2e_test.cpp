@@ -2,6 +2,8 @@
 #include <signal.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <regex>
 #include <set>
 #include <thread>
@@ -41,6 +43,33 @@ TEST_F(LifecycleE2eTest, HealthzAndReadyzAnswerWhenRunning) {
   EXPECT_EQ(json.at("schema_version"), json.at("schema_expected"));
   EXPECT_EQ(admin.Request("POST", "/readyz", "").status, 405);
   EXPECT_EQ(Admin().Get("/nope").status, 404);
+}
+
+// Operators (top -H, perf, pg_stat_activity) see which part of the daemon
+// spends the CPU or holds a database connection.
+TEST_F(LifecycleE2eTest, ThreadsAndDatabaseConnectionsAreNamedByRole) {
+  StartDaemon();
+  // The inbox writers connect with their first batch.
+  boost::json::object body{{"requestId", "named-1"}};
+  ASSERT_EQ(Client().Post("/callbacks/CarrierService", AsSent("CarrierService", body)).status, 200);
+  std::set<std::string> threads;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(daemon_->Pid()) + "/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    threads.insert(name);
+  }
+  for (const char* name : {"tscb-net0", "tscb-inbox0", "tscb-inbox1", "tscb-proc0", "tscb-actions",
+                           "tscb-health", "tscb-stats", "tscb-dispatch", "tscb-reconcile"})
+    EXPECT_EQ(threads.count(name), 1u) << name;
+
+  const std::string roles =
+      "SELECT count(DISTINCT application_name) FROM pg_stat_activity "
+      "WHERE datname = current_database() AND application_name IN ('ts-callbackd/inbox', "
+      "'ts-callbackd/processor', 'ts-callbackd/dispatcher', 'ts-callbackd/reconciler', "
+      "'ts-callbackd/health')";
+  EXPECT_TRUE(WaitFor([&] { return db_.Scalar(roles) == 5; })) << db_.Scalar(roles);
 }
 
 TEST_F(LifecycleE2eTest, CheckConfigPrintsEveryErrorWithFileLineAndPathAndExits2) {
