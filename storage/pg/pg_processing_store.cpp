@@ -126,7 +126,12 @@ UPDATE tscb.events SET correlation = 'matched' WHERE request_id = $1 AND correla
 )sql";
 
 // Events and their device identifiers in one statement; an inbox row that
-// already has its event (a replay) gets nothing new.
+// already has its event (a replay) gets nothing new. The answer matches
+// inserted events to their input rows with equalities (inbox ids start at
+// 1; 0 stands for none), which the planner can hash on both columns; with
+// IS NOT DISTINCT FROM it hashed on received_at alone, and a batch that
+// shared one (a spool drained, a bulk load) compared every row with every
+// other.
 constexpr const char* kInsertEventsSql = R"sql(
 WITH input AS (
     SELECT t.ord, (r->>'inbox_id')::bigint AS inbox_id,
@@ -157,7 +162,7 @@ WITH input AS (
     ON CONFLICT DO NOTHING
 )
 SELECT i.ord, coalesce(ins.id, 0)
-FROM input i LEFT JOIN ins ON ins.inbox_id IS NOT DISTINCT FROM i.inbox_id
+FROM input i LEFT JOIN ins ON coalesce(ins.inbox_id, 0) = coalesce(i.inbox_id, 0)
                            AND ins.received_at = i.received_at
 ORDER BY i.ord
 )sql";

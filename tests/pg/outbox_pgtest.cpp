@@ -121,6 +121,31 @@ TEST_F(OutboxPgTest, ActionsArePlannedOnceWhateverIsResentOrReplayed) {
   EXPECT_EQ(Count("action = 'devices.custom_fields'"), 2);
 }
 
+// Inbox rows that share one arrival time (a drained spool, a bulk load) each
+// get their own event, and the actions each plans name that event.
+TEST_F(OutboxPgTest, RowsThatShareAnArrivalTimeEachCauseActionsOfTheirOwnEvent) {
+  for (int i = 0; i < 6; ++i)
+    Store("CarrierService",
+          Activation("same-" + std::to_string(i), "8914800000080013970" + std::to_string(i)),
+          "same-" + std::to_string(i));
+  db_.Exec("UPDATE tscb.inbox SET received_at = '2026-11-28T10:00:00Z'");
+  db_.Exec("UPDATE tscb.inbox_keys SET received_at = '2026-11-28T10:00:00Z'");
+  auto p = MakeProcessor();
+  EXPECT_EQ(Drain(p).actions, 12u);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events e JOIN tscb.inbox i ON i.id = e.inbox_id "
+                       "WHERE e.request_id = i.body->>'requestId'"),
+            6);
+  // Each event caused its two actions, both for its own device.
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.actions a JOIN tscb.events e "
+                       "ON e.id = a.cause_event_id WHERE strpos(a.body::text, e.device_id) > 0"),
+            12);
+  EXPECT_EQ(db_.Scalar("SELECT count(DISTINCT cause_event_id) FROM tscb.actions"), 6);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.actions a JOIN tscb.events e "
+                       "ON e.id = a.cause_event_id WHERE a.action = 'sms.send' "
+                       "AND a.body->>'smsMessage' = 'welcome ' || e.device_id"),
+            6);
+}
+
 TEST_F(OutboxPgTest, AnActionThatCannotBeRenderedIsRecordedAsFailed) {
   auto p = MakeProcessor();
   Store(
