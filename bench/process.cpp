@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
                    rows);
     tx.exec_params(R"sql(
       INSERT INTO tscb.inbox (id, received_at, service, source_ip, dedup_key, request_id, body)
-      SELECT nextval('tscb.inbox_id_seq'), now(),
+      SELECT nextval('tscb.inbox_id_seq'), now() - ($1 - i) * interval '1 microsecond',
              CASE WHEN i % 10 < 8 THEN 'CarrierService'
                   WHEN i % 10 = 8 THEN 'EnhancedConnectivityService' ELSE 'NiddService' END,
              '3.87.163.45', md5(i::text), 'req-' || (i / 100),
