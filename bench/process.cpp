@@ -21,6 +21,8 @@
 
 int main(int argc, char** argv) {
   using namespace tscb;
+  // As the daemon's processors plan them.
+  constexpr auto kPlanning = storage::pg::PgProcessingStore::Planning::kPrepared;
   if (argc < 2) {
     std::cerr << "usage: tscb-process-bench CONNINFO [rows=200000] [workers=2] [batch=500] "
                  "[rules.yaml]\n";
@@ -95,7 +97,7 @@ int main(int argc, char** argv) {
             << workers << " worker(s), batches of " << batch << std::endl;
 
   daemon::Processor processor(
-      [&] { return std::make_unique<storage::pg::PgProcessingStore>(conninfo); },
+      [&] { return std::make_unique<storage::pg::PgProcessingStore>(conninfo, kPlanning); },
       daemon::ProcessorOptions{workers, batch, std::chrono::milliseconds(1000), 5,
                                "0000123456-00001"},
       nullptr, &rules);
@@ -104,7 +106,7 @@ int main(int argc, char** argv) {
   std::vector<std::thread> threads;
   for (int w = 0; w < workers; ++w) {
     threads.emplace_back([&] {
-      storage::pg::PgProcessingStore store(conninfo);
+      storage::pg::PgProcessingStore store(conninfo, kPlanning);
       while (true) {
         auto r = processor.ProcessPending(store);
         if (r.rows == 0) return;

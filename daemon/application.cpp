@@ -238,17 +238,18 @@ int RunDaemon(const config::Config& config) {
                      config.rules.file);
     return 1;
   }
-  auto processing_store = [&config](const char* role) {
-    return [conn = config.database.ConnectionString(role)] {
-      return std::make_unique<storage::pg::PgProcessingStore>(conn);
+  using Planning = storage::pg::PgProcessingStore::Planning;
+  auto processing_store = [&config](const char* role, Planning planning = Planning::kPerCall) {
+    return [conn = config.database.ConnectionString(role), planning] {
+      return std::make_unique<storage::pg::PgProcessingStore>(conn, planning);
     };
   };
-  Processor processor(processing_store("processor"),
+  Processor processor(processing_store("processor", Planning::kPrepared),
                       ProcessorOptions{config.processing.workers, config.processing.batch_max,
                                        config.processing.poll_interval, config.actions.max_attempts,
                                        config.account},
                       &metrics, &rules);
-  Dispatcher dispatcher(config, processing_store("dispatcher"), &metrics);
+  Dispatcher dispatcher(config, processing_store("dispatcher", Planning::kPrepared), &metrics);
   processor.OnActionsPlanned([&dispatcher] { dispatcher.Wake(); });
   OperatorApi operator_api(config, processor, &metrics);
   Reconciler reconciler(config, processing_store("reconciler"), &metrics, &rules);

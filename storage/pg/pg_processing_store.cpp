@@ -4,6 +4,7 @@
 #include <boost/json/string_view.hpp>
 #include <pqxx/pqxx>
 #include <set>
+#include <utility>
 
 #include "storage/pg/connection.hpp"
 
@@ -185,7 +186,9 @@ WHERE id = $1 AND received_at = $2::timestamptz
 )sql";
 
 // Outbox rows; chain and depth come from the action whose request the
-// cause event answered, if any.
+// cause event answered, if any: one primary-key probe per row (a LATERAL
+// with LIMIT stays a nested loop; a plain join, prepared, became a merge
+// join over the whole primary key).
 constexpr const char* kInsertActionsSql = R"sql(
 INSERT INTO tscb.actions (idempotency_key, rule, action, cause_event_id, cause_request_id,
                           chain_id, depth, method, target, body, safe, correlate, state,
@@ -198,7 +201,8 @@ SELECT r->>'key', r->>'rule', r->>'action', (r->>'cause_event_id')::bigint,
        now() + make_interval(secs => (r->>'delay')::float8), r->>'error',
        CASE WHEN r ? 'error' THEN now() END
 FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(r, ord)
-LEFT JOIN tscb.actions o ON o.id = (r->>'origin_action')::bigint
+LEFT JOIN LATERAL (SELECT chain_id, depth FROM tscb.actions
+                   WHERE id = (r->>'origin_action')::bigint LIMIT 1) o ON true
 ORDER BY ord
 ON CONFLICT (idempotency_key) DO NOTHING
 RETURNING id
@@ -277,6 +281,32 @@ UPDATE tscb.actions SET state = 'cancelled', completed_at = now(),
 WHERE id = $1 AND state IN ('queued', 'needs_review', 'failed', 'dead')
 RETURNING id
 )sql";
+
+// The statements of the processing and dispatch loops. Stores made with
+// Planning::kPrepared prepare them once per connection and run them by
+// name; see PgProcessingStore::Connection.
+constexpr std::pair<const char*, const char*> kPrepared[] = {
+    {kClaimSql, "tscb_claim_inbox"},
+    {kClaimIdsSql, "tscb_claim_inbox_ids"},
+    {kShareRequestLocksSql, "tscb_share_request_locks"},
+    {kLockRequestsSql, "tscb_lock_requests"},
+    {kInsertEventsSql, "tscb_insert_events"},
+    {kUpdateRequestSql, "tscb_update_request"},
+    {kInsertActionsSql, "tscb_insert_actions"},
+    {kMarkProcessedSql, "tscb_mark_processed"},
+    {kClaimActionsSql, "tscb_claim_actions"},
+    {kFinishActionsSql, "tscb_finish_actions"},
+    {kLinkChainSql, "tscb_link_chain"},
+    {kMarkMatchedSql, "tscb_mark_matched"},
+    {kInsertRequestSql, "tscb_insert_request"},
+};
+
+// The name `sql` is prepared under, or nullptr.
+const char* PreparedName(const char* sql) {
+  for (const auto& [text, name] : kPrepared)
+    if (text == sql) return name;
+  return nullptr;
+}
 
 // The first 13 columns of kTailEventsSql and kEventsSinceSql: the event itself.
 EventRow ReadEvent(const pqxx::row& row) {
@@ -409,19 +439,17 @@ PendingRequestRecord RequestFromRow(const pqxx::row& row) {
 
 class PgBatch final : public ProcessingBatch {
  public:
-  explicit PgBatch(pqxx::connection& conn) : tx_(conn) {}
+  PgBatch(pqxx::connection& conn, bool prepared) : tx_(conn), prepared_(prepared) {}
 
   std::vector<InboxRow> Claim(std::size_t limit) override {
     return Translate("claim inbox rows", [&] {
-      return Rows(
-          WithoutBitmapScans([&] { return tx_.exec_params(kClaimSql, static_cast<long>(limit)); }));
+      return Rows(WithoutBitmapScans([&] { return Run(kClaimSql, static_cast<long>(limit)); }));
     });
   }
 
   std::vector<InboxRow> ClaimIds(const std::vector<std::int64_t>& ids, bool pending_only) override {
-    return Translate("claim inbox rows", [&] {
-      return Rows(tx_.exec_params(kClaimIdsSql, BigintArray(ids), pending_only));
-    });
+    return Translate("claim inbox rows",
+                     [&] { return Rows(Run(kClaimIdsSql, BigintArray(ids), pending_only)); });
   }
 
   std::map<std::string, PendingRequestRecord> LockRequests(
@@ -430,8 +458,8 @@ class PgBatch final : public ProcessingBatch {
     if (request_ids.empty()) return out;
     const std::string list = TextArray(request_ids);
     Translate("lock pending requests", [&] {
-      tx_.exec_params(kShareRequestLocksSql, list);
-      for (const auto& row : tx_.exec_params(kLockRequestsSql, list)) {
+      Run(kShareRequestLocksSql, list);
+      for (const auto& row : Run(kLockRequestsSql, list)) {
         PendingRequestRecord r = RequestFromRow(row);
         r.completed_at = row[11].as<std::string>();
         out.emplace(r.request_id, std::move(r));
@@ -465,7 +493,7 @@ class PgBatch final : public ProcessingBatch {
     }
     batch += "]";
     Translate("insert events", [&] {
-      for (const auto& row : tx_.exec_params(kInsertEventsSql, batch))
+      for (const auto& row : Run(kInsertEventsSql, batch))
         ids.at(row[0].as<std::size_t>() - 1) = row[1].as<std::int64_t>();
     });
     return ids;
@@ -473,15 +501,14 @@ class PgBatch final : public ProcessingBatch {
 
   void UpdateRequest(const PendingRequestRecord& r) override {
     Translate("update pending request", [&] {
-      tx_.exec_params(kUpdateRequestSql, r.request_id, r.devices_json, r.state,
-                      r.received_callbacks);
+      Run(kUpdateRequestSql, r.request_id, r.devices_json, r.state, r.received_callbacks);
     });
   }
 
   bool InsertRequest(const PendingRequestRecord& r) override {
     return Translate("insert pending request", [&] {
-      return !tx_.exec_params(kInsertRequestSql, r.request_id, r.account, r.action, r.nbiot,
-                              r.devices_json, r.origin, r.deadline_at, r.expected_callbacks)
+      return !Run(kInsertRequestSql, r.request_id, r.account, r.action, r.nbiot, r.devices_json,
+                  r.origin, r.deadline_at, r.expected_callbacks)
                   .empty();
     });
   }
@@ -498,7 +525,7 @@ class PgBatch final : public ProcessingBatch {
   }
 
   void MarkMatched(const std::string& request_id) override {
-    Translate("mark events matched", [&] { tx_.exec_params(kMarkMatchedSql, request_id); });
+    Translate("mark events matched", [&] { Run(kMarkMatchedSql, request_id); });
   }
 
   std::optional<std::string> RequestJson(const std::string& request_id) override {
@@ -562,16 +589,14 @@ class PgBatch final : public ProcessingBatch {
       batch += "}";
     }
     batch += "]";
-    return Translate("insert actions",
-                     [&] { return tx_.exec_params(kInsertActionsSql, batch).size(); });
+    return Translate("insert actions", [&] { return Run(kInsertActionsSql, batch).size(); });
   }
 
   std::vector<OutboxAction> ClaimActions(std::size_t limit, std::chrono::milliseconds lease,
                                          const std::string& owner) override {
     return Translate("claim actions", [&] {
       return Actions(WithoutBitmapScans([&] {
-        return tx_.exec_params(kClaimActionsSql, static_cast<long>(limit), lease.count() / 1000.0,
-                               owner);
+        return Run(kClaimActionsSql, static_cast<long>(limit), lease.count() / 1000.0, owner);
       }));
     });
   }
@@ -599,8 +624,8 @@ class PgBatch final : public ProcessingBatch {
       std::set<std::int64_t> mine;
       std::vector<std::int64_t> ids;
       for (const auto& r : results) ids.push_back(r.id);
-      auto finished = WithoutBitmapScans(
-          [&] { return tx_.exec_params(kFinishActionsSql, list, BigintArray(ids)); });
+      auto finished =
+          WithoutBitmapScans([&] { return Run(kFinishActionsSql, list, BigintArray(ids)); });
       for (const auto& row : finished) mine.insert(row[0].as<std::int64_t>());
       std::string links = "[";
       for (std::size_t i = 0; i < results.size(); ++i) {
@@ -613,7 +638,7 @@ class PgBatch final : public ProcessingBatch {
               .append(Quote(results[i].request_id))
               .append("}");
       }
-      if (links.size() > 1) tx_.exec_params(kLinkChainSql, links + "]");
+      if (links.size() > 1) Run(kLinkChainSql, links + "]");
     });
     return out;
   }
@@ -721,8 +746,7 @@ class PgBatch final : public ProcessingBatch {
     if (rows.empty()) return;
     std::vector<std::int64_t> ids;
     for (const auto& r : rows) ids.push_back(r.id);
-    Translate("mark inbox rows processed",
-              [&] { tx_.exec_params(kMarkProcessedSql, BigintArray(ids)); });
+    Translate("mark inbox rows processed", [&] { Run(kMarkProcessedSql, BigintArray(ids)); });
   }
 
   void MarkFailed(const InboxRow& row, const std::string& error) override {
@@ -736,6 +760,14 @@ class PgBatch final : public ProcessingBatch {
   }
 
  private:
+  // One statement of kPrepared, by name on a prepared connection.
+  template <class... Args>
+  pqxx::result Run(const char* sql, Args&&... args) {
+    if (const char* name = prepared_ ? PreparedName(sql) : nullptr)
+      return tx_.exec_prepared(name, std::forward<Args>(args)...);
+    return tx_.exec_params(sql, std::forward<Args>(args)...);
+  }
+
   // Runs one statement without bitmap scans. A queue claim (due rows in
   // order, up to a limit) then walks its partial index in order and stops
   // at the limit, and recording answers finds actions by primary key. With
@@ -764,6 +796,7 @@ class PgBatch final : public ProcessingBatch {
   }
 
   pqxx::work tx_;
+  bool prepared_;
 };
 
 }  // namespace
@@ -775,8 +808,8 @@ struct PgProcessingStore::Listener final : pqxx::notification_receiver {
   bool& flag_;
 };
 
-PgProcessingStore::PgProcessingStore(std::string connection_string)
-    : connection_string_(std::move(connection_string)) {}
+PgProcessingStore::PgProcessingStore(std::string connection_string, Planning planning)
+    : connection_string_(std::move(connection_string)), planning_(planning) {}
 
 PgProcessingStore::~PgProcessingStore() {
   listener_.reset();
@@ -787,13 +820,31 @@ pqxx::connection& PgProcessingStore::Connection() {
   if (!conn_ || !conn_->is_open()) {
     listener_.reset();
     conn_ = Connect(connection_string_);
+    if (planning_ == Planning::kPrepared) {
+      // Planned at every call, the loops' statements spent as long in the
+      // planner as in execution (the inbox, events and event_devices are
+      // partitioned), and with small batches (a few callbacks a second)
+      // longer. Prepared, each is planned once per connection, as a generic
+      // plan. A generic plan made while a table is still small would scan
+      // it whole for ever after; with sequential scans off every table these
+      // statements read is reached through its index, as their keys want,
+      // whatever the statistics said when the plan was made.
+      Translate("prepare processing statements", [&] {
+        pqxx::nontransaction setup(*conn_);
+        setup.exec("SET plan_cache_mode = force_generic_plan");
+        setup.exec("SET enable_seqscan = off");
+        for (const auto& [sql, name] : kPrepared) conn_->prepare(name, sql);
+      });
+    }
   }
   return *conn_;
 }
 
 std::unique_ptr<ProcessingBatch> PgProcessingStore::Begin() {
   try {
-    return Translate("begin processing", [&] { return std::make_unique<PgBatch>(Connection()); });
+    return Translate("begin processing", [&] {
+      return std::make_unique<PgBatch>(Connection(), planning_ == Planning::kPrepared);
+    });
   } catch (const StorageError& e) {
     if (e.ConnectionLost()) {
       listener_.reset();

@@ -13,7 +13,11 @@ namespace tscb::storage::pg {
 
 class PgProcessingStore final : public ProcessingStore {
  public:
-  explicit PgProcessingStore(std::string connection_string);
+  enum class Planning {
+    kPerCall,   // every statement planned at each call: occasional users
+    kPrepared,  // the processing and dispatch loops: see Connection()
+  };
+  explicit PgProcessingStore(std::string connection_string, Planning planning = Planning::kPerCall);
   ~PgProcessingStore() override;
 
   std::unique_ptr<ProcessingBatch> Begin() override;
@@ -24,6 +28,7 @@ class PgProcessingStore final : public ProcessingStore {
   pqxx::connection& Connection();
 
   std::string connection_string_;
+  Planning planning_;
   std::unique_ptr<pqxx::connection> conn_;
   std::unique_ptr<Listener> listener_;
   bool notified_ = false;

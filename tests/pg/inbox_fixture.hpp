@@ -48,8 +48,11 @@ class InboxFixture : public ::testing::Test {
     }
   }
 
+  // Prepared, as the daemon's processors and dispatchers use it (the outbox
+  // tests); ProcessorPgTest plans each statement at its call.
   std::unique_ptr<storage::pg::PgProcessingStore> NewStore() {
-    return std::make_unique<storage::pg::PgProcessingStore>(db_.ConnectionString());
+    return std::make_unique<storage::pg::PgProcessingStore>(
+        db_.ConnectionString(), storage::pg::PgProcessingStore::Planning::kPrepared);
   }
 
   testing::TestDatabase db_;
