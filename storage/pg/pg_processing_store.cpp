@@ -130,9 +130,9 @@ UPDATE tscb.events SET correlation = 'matched' WHERE request_id = $1 AND correla
 // already has its event (a replay) gets nothing new. The answer matches
 // inserted events to their input rows with equalities (inbox ids start at
 // 1; 0 stands for none), which the planner can hash on both columns; with
-// IS NOT DISTINCT FROM it hashed on received_at alone, and a batch that
-// shared one (a spool drained, a bulk load) compared every row with every
-// other.
+// IS NOT DISTINCT FROM it hashed on received_at alone, and the rows that
+// shared one (every row of an inbox group commit has its commit's time)
+// were compared each with each.
 constexpr const char* kInsertEventsSql = R"sql(
 WITH input AS (
     SELECT t.ord, (r->>'inbox_id')::bigint AS inbox_id,
