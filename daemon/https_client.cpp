@@ -39,6 +39,9 @@ HttpsClient::HttpsClient(asio::any_io_executor executor, ClientOptions options)
       options_(std::move(options)),
       tls_(std::make_shared<ssl::context>(ssl::context::tls_client)) {
   SSL_CTX_set_min_proto_version(tls_->native_handle(), TLS1_2_VERSION);
+  // An idle pooled connection holds no TLS record buffers (a pool may keep
+  // as many as calls run at once: hundreds).
+  SSL_CTX_set_mode(tls_->native_handle(), SSL_MODE_RELEASE_BUFFERS);
   if (options_.verify_peer) {
     tls_->set_verify_mode(ssl::verify_peer);
     if (options_.ca_file.empty())
@@ -191,6 +194,14 @@ asio::awaitable<ClientResponse> HttpsClient::Send(ClientRequest request) {
       if (fate.reusable) {
         conn->idle_since = std::chrono::steady_clock::now();
         auto& back = idle_[key];
+        // Reuse takes the newest, so the oldest wait at the front: close
+        // those idle too long now, not when a burst digs down to them.
+        while (!back.empty() && conn->idle_since - back.front()->idle_since >= options_.keep_idle) {
+          back.front()->Close();
+          back.erase(back.begin());
+        }
+        conn->buffer.clear();
+        conn->buffer.shrink_to_fit();
         if (back.size() < options_.max_idle_per_host)
           back.push_back(std::move(conn));
         else
