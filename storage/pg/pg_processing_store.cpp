@@ -819,23 +819,27 @@ PgProcessingStore::~PgProcessingStore() {
 pqxx::connection& PgProcessingStore::Connection() {
   if (!conn_ || !conn_->is_open()) {
     listener_.reset();
-    conn_ = Connect(connection_string_);
+    auto conn = Connect(connection_string_);
     if (planning_ == Planning::kPrepared) {
       // Planned at every call, the loops' statements spent as long in the
       // planner as in execution (the inbox, events and event_devices are
-      // partitioned), and with small batches (a few callbacks a second)
-      // longer. Prepared, each is planned once per connection, as a generic
-      // plan. A generic plan made while a table is still small would scan
-      // it whole for ever after; with sequential scans off every table these
-      // statements read is reached through its index, as their keys want,
-      // whatever the statistics said when the plan was made.
+      // partitioned), and with batches of a few rows longer. Prepared, each
+      // is planned once per connection, as a generic plan. A generic plan
+      // made while a table is still small would scan it whole for ever
+      // after; with sequential scans off every table these statements read
+      // is reached through its index, as their keys want, whatever the
+      // statistics said when the plan was made. Kept only once all is
+      // prepared, so that a failure here starts again from a new connection.
       Translate("prepare processing statements", [&] {
-        pqxx::nontransaction setup(*conn_);
-        setup.exec("SET plan_cache_mode = force_generic_plan");
-        setup.exec("SET enable_seqscan = off");
-        for (const auto& [sql, name] : kPrepared) conn_->prepare(name, sql);
+        {
+          pqxx::nontransaction setup(*conn);
+          setup.exec("SET plan_cache_mode = force_generic_plan");
+          setup.exec("SET enable_seqscan = off");
+        }
+        for (const auto& [sql, name] : kPrepared) conn->prepare(name, sql);
       });
     }
+    conn_ = std::move(conn);
   }
   return *conn_;
 }
