@@ -187,8 +187,8 @@ WHERE id = $1 AND received_at = $2::timestamptz
 
 // Outbox rows; chain and depth come from the action whose request the
 // cause event answered, if any: one primary-key probe per row (a LATERAL
-// with LIMIT stays a nested loop; a plain join, prepared, became a merge
-// join over the whole primary key).
+// with LIMIT stays a nested loop; a plain join, prepared while the table
+// was small, became a hash join over a scan of the whole primary key).
 constexpr const char* kInsertActionsSql = R"sql(
 INSERT INTO tscb.actions (idempotency_key, rule, action, cause_event_id, cause_request_id,
                           chain_id, depth, method, target, body, safe, correlate, state,
