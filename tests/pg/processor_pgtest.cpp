@@ -195,6 +195,24 @@ TEST_F(ProcessorPgTest, RequestsEndSucceededPartialOrFailedPerDevice) {
   EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events WHERE correlation = 'matched'"), 4);
 }
 
+// requestIds come from the carrier: quotes, backslashes, commas and braces
+// must reach the array parameter that finds the pending request as they are.
+TEST_F(ProcessorPgTest, ARequestIdWithArraySyntaxInItStillFindsItsRequest) {
+  auto p = MakeProcessor();
+  const std::string id = R"(r"1\,{x} 'q')";
+  const std::string id_in_json = R"(r\"1\\,{x} 'q')";
+  ASSERT_TRUE(Register(p, id, "activate", R"([[{"id":"89148000000800139709","kind":"iccid"}]])"));
+  ASSERT_TRUE(Register(p, "r", "activate", R"([[{"id":"89148000000800139709","kind":"iccid"}]])"));
+  Store("CarrierService", CarrierBody(id_in_json, "89148000000800139709"), "k1");
+  Drain(p);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.pending_requests WHERE state = 'succeeded' "
+                       "AND request_id = $$" +
+                       id + "$$"),
+            1);
+  EXPECT_EQ(RequestState("r"), "pending");
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events WHERE correlation = 'matched'"), 1);
+}
+
 TEST_F(ProcessorPgTest, NbIotActivationWaitsForTheNiddConfiguration) {
   auto p = MakeProcessor();
   ASSERT_TRUE(
