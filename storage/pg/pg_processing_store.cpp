@@ -778,8 +778,11 @@ class PgBatch final : public ProcessingBatch {
   // in_flight index; each grew slower with the traffic. Not for the whole
   // transaction: without statistics (a new table, before autovacuum's first
   // analyze) `id = ANY(...)` then became a sequential scan of the inbox.
+  // Prepared connections have bitmap scans off for good (see Connection):
+  // no extra round trips there.
   template <class Fn>
   pqxx::result WithoutBitmapScans(Fn statement) {
+    if (prepared_) return statement();
     tx_.exec("SET LOCAL enable_bitmapscan = off");
     auto result = statement();
     tx_.exec("SET LOCAL enable_bitmapscan TO DEFAULT");
@@ -828,13 +831,17 @@ pqxx::connection& PgProcessingStore::Connection() {
       // made while a table is still small would scan it whole for ever
       // after; with sequential scans off every table these statements read
       // is reached through its index, as their keys want, whatever the
-      // statistics said when the plan was made. Kept only once all is
-      // prepared, so that a failure here starts again from a new connection.
+      // statistics said when the plan was made. Bitmap scans are off too,
+      // for the claims and the answer recording (see WithoutBitmapScans);
+      // with sequential scans off as well, the other statements keep their
+      // index scans. Kept only once all is prepared, so that a failure here
+      // starts again from a new connection.
       Translate("prepare processing statements", [&] {
         {
           pqxx::nontransaction setup(*conn);
           setup.exec("SET plan_cache_mode = force_generic_plan");
           setup.exec("SET enable_seqscan = off");
+          setup.exec("SET enable_bitmapscan = off");
         }
         for (const auto& [sql, name] : kPrepared) conn->prepare(name, sql);
       });
