@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "daemon/thread_name.hpp"
 
 namespace tscb::daemon {
@@ -31,11 +33,12 @@ void InboxWriter::Stop() {
   threads_.clear();
 }
 
-void InboxWriter::Enqueue(storage::InboxRecord record, Completion done) {
+void InboxWriter::Enqueue(storage::InboxRecord record, asio::any_io_executor executor,
+                          Completion done) {
   std::size_t size;
   {
     std::lock_guard lock(mu_);
-    queue_.push_back({std::move(record), std::move(done)});
+    queue_.push_back({std::move(record), std::move(executor), std::move(done)});
     size = queue_.size();
   }
   if (metrics_) metrics_->InboxQueue().Increment();
@@ -182,8 +185,9 @@ void InboxWriter::WriteBatch(storage::InboxStore& store, std::vector<Pending>& b
     spdlog::default_logger()->flush();  // a change of state is news now, not at the next flush
   }
 
+  std::vector<WriteResult> results(batch.size());
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    WriteResult result;
+    WriteResult& result = results[i];
     if (spooled) {
       result.status = WriteStatus::kSpooled;
     } else if (ok) {
@@ -192,8 +196,34 @@ void InboxWriter::WriteBatch(storage::InboxStore& store, std::vector<Pending>& b
                           ? WriteStatus::kStored
                           : WriteStatus::kDuplicate;
     }
-    std::move(batch[i].done)(result);
   }
+  Complete(batch, results);
+}
+
+void InboxWriter::Complete(std::vector<Pending>& batch, const std::vector<WriteResult>& results) {
+  // One post per network thread, not one per callback: each post from this
+  // thread takes that thread's scheduler lock and may wake it (an eventfd
+  // write and an epoll_ctl).
+  using Calls = std::vector<std::pair<Completion, WriteResult>>;
+  std::vector<asio::any_io_executor> executors;
+  std::vector<std::size_t> group_of(batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (!batch[i].executor) continue;
+    auto at = std::find(executors.begin(), executors.end(), batch[i].executor);
+    group_of[i] = static_cast<std::size_t>(at - executors.begin());
+    if (at == executors.end()) executors.push_back(batch[i].executor);
+  }
+  std::vector<Calls> calls(executors.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i].executor)
+      calls[group_of[i]].emplace_back(std::move(batch[i].done), results[i]);
+    else
+      std::move(batch[i].done)(results[i]);
+  }
+  for (std::size_t g = 0; g < executors.size(); ++g)
+    asio::post(executors[g], [group = std::move(calls[g])]() mutable {
+      for (auto& [done, result] : group) std::move(done)(result);
+    });
 }
 
 }  // namespace tscb::daemon

@@ -53,16 +53,17 @@ class InboxWriter {
   auto AsyncWrite(storage::InboxRecord record, Token&& token) {
     return asio::async_initiate<Token, void(WriteResult)>(
         [this](auto handler, storage::InboxRecord rec) {
-          auto ex = asio::prefer(asio::get_associated_executor(handler),
-                                 asio::execution::outstanding_work.tracked);
-          Enqueue(std::move(rec), Completion([h = std::move(handler), ex](WriteResult r) mutable {
-                    asio::post(ex, [h = std::move(h), r]() mutable { std::move(h)(r); });
-                  }));
+          asio::any_io_executor ex = asio::prefer(asio::get_associated_executor(handler),
+                                                  asio::execution::outstanding_work.tracked);
+          Enqueue(std::move(rec), std::move(ex), Completion(std::move(handler)));
         },
         token, std::move(record));
   }
 
-  void Enqueue(storage::InboxRecord record, Completion done);
+  // `done` runs on a writer thread.
+  void Enqueue(storage::InboxRecord record, Completion done) {
+    Enqueue(std::move(record), {}, std::move(done));
+  }
 
   struct Stats {
     std::uint64_t batches = 0;  // committed transactions
@@ -86,8 +87,13 @@ class InboxWriter {
  private:
   struct Pending {
     storage::InboxRecord record;
+    asio::any_io_executor executor;  // where `done` runs; none: on the writer thread
     Completion done;
   };
+
+  void Enqueue(storage::InboxRecord record, asio::any_io_executor executor, Completion done);
+  // Runs each batch's completions, one post per executor.
+  static void Complete(std::vector<Pending>& batch, const std::vector<WriteResult>& results);
 
   void Run(int index);
   std::vector<Pending> TakeBatch(std::unique_lock<std::mutex>& lock);
