@@ -26,11 +26,26 @@ struct HttpServer::Live {
   // While waiting for a request's first byte without a timer of its own:
   // when SweepIdle() closes it (steady clock, ns); 0 when not waiting.
   std::atomic<std::int64_t> wait_until{0};
+  // When that wait began, and whether the connection still holds the
+  // buffers of its last request: SweepIdle() has them released once the
+  // wait passes kKeepBuffers.
+  std::atomic<std::int64_t> wait_since{0};
+  std::atomic<bool> holds_buffers{false};
+  // Releases them; set by Serve(), used only on `executor`, and only while
+  // wait_until is set (the session is suspended in its wait).
+  std::function<void()> release;
 };
 
 namespace {
 
 constexpr std::size_t kFirstRead = 4096;  // a whole callback, most of the time
+// A busy connection (its last request came within this time of the answer
+// before it) waits for the next one with its buffers, for this long at
+// most: allocating them again for each request cost about 6 % of the
+// daemon's CPU per callback. Any other connection lets them go before it
+// waits, so idle ones hold a few KiB, and connections that send one
+// callback each never interleave buffers with what outlives them.
+constexpr auto kKeepBuffers = std::chrono::seconds(1);
 
 bool IsHttpParseError(const boost::system::error_code& ec) {
   return ec.category() == http::make_error_code(http::error::bad_method).category();
@@ -103,13 +118,27 @@ asio::awaitable<void> HttpServer::SweepIdle() {
     tick.expires_after(std::chrono::milliseconds(250));
     co_await tick.async_wait(kUse);
     const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    const auto keep = std::chrono::nanoseconds(kKeepBuffers).count();
     std::vector<std::shared_ptr<Live>> overdue;
+    std::vector<std::shared_ptr<Live>> quiet;
     {
       std::lock_guard lock(registry->mu);
       for (auto& [id, live] : registry->live) {
         auto until = live->wait_until.load();
-        if (until != 0 && until <= now) overdue.push_back(live);
+        if (until == 0) continue;
+        if (until <= now)
+          overdue.push_back(live);
+        else if (live->holds_buffers.load() && now - live->wait_since.load() >= keep)
+          quiet.push_back(live);
       }
+    }
+    for (auto& live : quiet) {
+      live->holds_buffers = false;
+      asio::post(live->executor, [live] {
+        // On the session's executor: still suspended in a wait (this one or
+        // a later one), so nothing uses the buffers.
+        if (live->wait_until.load() != 0 && live->release) live->release();
+      });
     }
     for (auto& live : overdue)
       asio::post(live->executor, [live] {
@@ -305,7 +334,18 @@ asio::awaitable<void> HttpServer::SendAndClose(Stream& stream, Response& respons
 template <class Stream>
 asio::awaitable<void> HttpServer::Serve(Stream& stream, Live& live, const std::string& peer) {
   beast::flat_buffer buffer;
+  live.release = [&buffer, &stream] {
+    // Without buffers: an idle connection holds its TLS state and little
+    // else (the memory target for 10,000 idle connections).
+    buffer.shrink_to_fit();
+    if constexpr (std::is_same_v<Stream, TlsStream>) stream.Trim();
+  };
+  Detach forget{[&live] { live.release = nullptr; }};
   bool first = true;
+  // The last request came within kKeepBuffers of the answer before it (the
+  // wait for the first one does not count): the connection waits for the
+  // next one with its buffers.
+  bool busy = false;
   while (!stopping_) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
@@ -318,15 +358,16 @@ asio::awaitable<void> HttpServer::Serve(Stream& stream, Live& live, const std::s
       bool buffered = false;
       if constexpr (std::is_same_v<Stream, TlsStream>) buffered = stream.HasBufferedInput();
       if (!buffered) {
-        // Wait without buffers: an idle connection holds its TLS state and
-        // little else (the memory target for 10,000 idle connections).
-        buffer.shrink_to_fit();
-        if constexpr (std::is_same_v<Stream, TlsStream>) stream.Trim();
+        if (!busy) live.release();
         auto timeout = first ? limits_.request_timeout : limits_.idle_timeout;
-        live.wait_until = (std::chrono::steady_clock::now() + timeout).time_since_epoch().count();
+        auto since = std::chrono::steady_clock::now();
+        live.wait_since = since.time_since_epoch().count();
+        live.holds_buffers = busy;
+        live.wait_until = (since + timeout).time_since_epoch().count();
         auto [wec] = co_await lowest.socket().async_wait(tcp::socket::wait_read, kUse);
         live.wait_until = 0;
         if (wec) co_return;  // timed out (SweepIdle), closed or stopped before a request began
+        busy = !first && std::chrono::steady_clock::now() - since < kKeepBuffers;
       }
       auto [fec, fn] = co_await stream.async_read_some(buffer.prepare(kFirstRead), kUse);
       live.idle = false;

@@ -79,7 +79,8 @@ class HttpServer {
   struct Live;
   asio::awaitable<void> AcceptLoop();
   // Closes connections whose wait for a request passed its deadline
-  // (Live::wait_until), a few times a second: one timer for all of them
+  // (Live::wait_until), and has those waiting longer than kKeepBuffers let
+  // go of their buffers, a few times a second: one timer for all of them
   // instead of one per request.
   asio::awaitable<void> SweepIdle();
   asio::awaitable<void> Session(tcp::socket socket);

@@ -18,7 +18,6 @@ TlsStream::TlsStream(beast::tcp_stream&& tcp, ssl::context& ctx) : tcp_(std::mov
   }
   BIO_set_mem_eof_return(in_, -1);  // empty means "wait for more", not end of stream
   SSL_set_bio(ssl_, in_, out_);     // owned by ssl_ from here
-  SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);
   SSL_set_accept_state(ssl_);
 }
 
@@ -95,6 +94,9 @@ bool TlsStream::Resume(Step& step, boost::system::error_code& ec, std::size_t n)
 }
 
 void TlsStream::Trim() {
+  // Not SSL_MODE_RELEASE_BUFFERS: that frees and allocates the record
+  // buffers (about 17 KiB each) at every record of a busy connection.
+  (void)SSL_free_buffers(ssl_);  // 0 (kept) only while they hold data
   incoming_.reset();
   outgoing_ = std::string();
   gathered_ = std::string();

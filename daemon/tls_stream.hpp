@@ -1,9 +1,10 @@
 #pragma once
 // The callback listener's TLS stream: OpenSSL over a beast::tcp_stream, with
-// memory BIOs that hold only what is in transit and SSL_MODE_RELEASE_BUFFERS,
-// so an idle keep-alive connection holds a few KiB instead of the ~66 KiB of
-// fixed buffers in Asio's ssl::stream engine (measured with 2,000 idle
-// connections). Written here because neither Asio nor Beast offers a TLS
+// memory BIOs that hold only what is in transit, and buffers that Trim()
+// lets go, so an idle keep-alive connection holds a few KiB instead of the
+// ~66 KiB of fixed buffers in Asio's ssl::stream engine (measured with 2,000
+// idle connections). A busy connection keeps its buffers from one request to
+// the next. Written here because neither Asio nor Beast offers a TLS
 // stream whose buffers are sized by the traffic.
 //
 // It meets Beast's AsyncReadStream and AsyncWriteStream requirements, and
@@ -43,8 +44,9 @@ class TlsStream {
   SSL* native_handle() { return ssl_; }
   // Received bytes OpenSSL holds, decrypted or not: a read would not wait.
   bool HasBufferedInput() const { return SSL_pending(ssl_) > 0 || BIO_ctrl_pending(in_) > 0; }
-  // Between requests: lets go of the buffers traffic grew (the next request
-  // allocates them again). Only with no operation outstanding.
+  // While idle between requests: lets go of the buffers traffic grew,
+  // OpenSSL's record buffers included (the next request allocates them
+  // again). Only with no operation outstanding.
   void Trim();
 
   template <class Token>

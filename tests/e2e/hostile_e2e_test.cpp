@@ -449,5 +449,48 @@ TEST_F(HostileE2eTest, IdleTlsKeepAliveConnectionsHoldNoBuffers) {
   EXPECT_EQ(InboxRows(), kIdle + 2 + kIdle / 100);
 }
 
+// A busy keep-alive connection (its requests come right after its answers)
+// waits for the next request with its buffers; once it has waited a second,
+// it lets them go like any idle one.
+TEST_F(HostileE2eTest, BusyTlsConnectionsLetTheirBuffersGoOnceIdle) {
+  DaemonOptions options;
+  options.max_connections = "500";
+  options.idle_timeout = "60s";
+  StartDaemon(options);
+  ExpectStillServing("warm-up");
+  auto heap_in_use = [&] { return Metric("tscb_heap_bytes{kind=\"in_use\"}"); };
+  const double before = heap_in_use();  // sampled at start, every 5 s after
+  constexpr int kBusy = 300;
+  std::vector<HttpClient> busy;
+  busy.reserve(kBusy);
+  for (int i = 0; i < kBusy; ++i) {
+    busy.push_back(Client());
+    for (int k = 0; k < 3; ++k) {
+      auto reply =
+          busy.back().Post("/callbacks/CarrierService",
+                           Callback("busy-" + std::to_string(i) + "-" + std::to_string(k)));
+      ASSERT_EQ(reply.status, 200) << i << "/" << k << ": " << reply.error;
+    }
+  }
+  // A second to let go, a quarter for the sweep, then the next heap sample.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1250 + 5500));
+  const double after = heap_in_use();
+  const double each = (after - before) / 1024 / kBusy;
+  std::printf(
+      "[ info ] heap in use %.0f KiB before, %.0f KiB with %d idle connections: %.1f KiB each\n",
+      before / 1024, after / 1024, kBusy, each);
+  if (!kSanitized) {
+    EXPECT_GT(before, 0);
+    // About 20 KiB each without buffers; the record buffers alone are 34.
+    EXPECT_LT(each, 30.0);
+  }
+  // Still usable: each answers again on its connection.
+  for (int i = 0; i < kBusy; i += 30)
+    EXPECT_EQ(
+        busy[i].Post("/callbacks/CarrierService", Callback("again-" + std::to_string(i))).status,
+        200);
+  EXPECT_EQ(InboxRows(), 3 * kBusy + 1 + kBusy / 30);
+}
+
 }  // namespace
 }  // namespace tscb::testing
