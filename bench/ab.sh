@@ -4,6 +4,7 @@
 # CPU each part spent per stored callback (from /proc, so the machine's
 # noise matters less than in callbacks/s). Compare cases by alternating calls.
 #   AB_BIN=path/to/ts-callbackd  the daemon to measure (default: the Release build's)
+#   AB_LOAD=path/to/tscb-load    the load generator (default: the Release build's)
 #   AB_SECS=10 AB_CONNS=64 AB_ROUNDS=1 AB_THREADS=0 AB_LOG=info
 #   AB_EXTRA='inbox: { batch_max: 16 }'  more config, appended as is
 # Needs a Release build (scripts/test.sh or bench/run.sh made one).
@@ -14,7 +15,7 @@ set -euo pipefail
 
 BUILD=${TSCB_BUILD:-$TSCB_ROOT/build-release}
 BIN=${AB_BIN:-$BUILD/daemon/ts-callbackd}
-LOAD=$BUILD/bench/tscb-load
+LOAD=${AB_LOAD:-$BUILD/bench/tscb-load}
 SECS=${AB_SECS:-10}
 CONNS=${AB_CONNS:-64}
 if [ ! -x "$BIN" ] || [ ! -x "$LOAD" ]; then
@@ -50,6 +51,13 @@ for _ in $(seq 100); do ready && break; sleep 0.1; done
 ready || { cat "$work/tscb.log"; exit 1; }
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU of this shell's finished children (the load generator between two calls).
+# (`times` in this shell, not in a command substitution's subshell.)
+child_ticks() {
+  times >"$work/times"
+  awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/);
+    printf "%d\n", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * 100 }' "$work/times"
+}
 # Backends that ended are counted in the postmaster's children's time.
 pg_ticks() {
   local t=0 p
@@ -64,14 +72,16 @@ b0=$(batches)
 for r in $(seq "${AB_ROUNDS:-1}"); do
   d0=$(ticks "$daemon")
   p0=$(pg_ticks)
+  child_ticks >"$work/c0"
   out=$("$LOAD" --port "$port" --ca "$work/tls/ca.pem" --connections "$CONNS" --seconds "$SECS" \
     --run-id "ab$r" --username bench --password "$(cat "$work/secret")")
+  child_ticks >"$work/c1"
   d1=$(ticks "$daemon")
   p1=$(pg_ticks)
   n=$(psql "host=127.0.0.1 port=$TSCB_PG_PORT user=postgres dbname=tscb" -tAc \
     "SELECT count(*) FROM tscb.inbox WHERE request_id LIKE 'ab$r-%'")
   b1=$(batches)
-  python3 - "$out" "$n" "$((d1 - d0))" "$((p1 - p0))" "$b0" "$b1" <<'PY'
+  python3 - "$out" "$n" "$((d1 - d0))" "$((p1 - p0))" "$b0" "$b1" "$(($(cat "$work/c1") - $(cat "$work/c0")))" <<'PY'
 import json, sys
 d = json.loads(sys.argv[1]); n = int(sys.argv[2])
 hz = 100  # clock ticks per second (USER_HZ)
@@ -79,6 +89,7 @@ assert n == d["ok"], f"rows {n} != 2xx {d['ok']}"
 print(f"callbacks/s {d['rps']}  p99 {d['p99_ms']} ms  rows {n} = 2xx  "
       f"daemon {int(sys.argv[3]) / hz / n * 1e6:.1f} us/callback  "
       f"postgres {int(sys.argv[4]) / hz / n * 1e6:.1f} us/callback  "
+      f"load {int(sys.argv[7]) / hz / n * 1e6:.1f} us/callback  "
       f"batch {n / max(1, float(sys.argv[6]) - float(sys.argv[5])):.1f} callbacks")
 PY
   b0=$b1
