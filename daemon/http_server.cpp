@@ -41,7 +41,7 @@ namespace {
 constexpr std::size_t kFirstRead = 4096;  // a whole callback, most of the time
 // A busy connection (its last request came within this time of the answer
 // before it) waits for the next one with its buffers, for this long at
-// most: allocating them again for each request cost about 6 % of the
+// most: allocating them again for each request cost about 7 % of the
 // daemon's CPU per callback. Any other connection lets them go before it
 // waits, so idle ones hold a few KiB, and connections that send one
 // callback each never interleave buffers with what outlives them.
