@@ -112,6 +112,14 @@ class HostileE2eTest : public DaemonTest {
   }
   std::string Metrics() { return Admin().Get("/metrics").body; }
   double Metric(const std::string& series) { return MetricSample(Metrics(), series); }
+  // A daemon that keeps idle keep-alive connections open for a minute, warmed up.
+  void StartForIdleConnections(const std::string& max_connections) {
+    DaemonOptions options;
+    options.max_connections = max_connections;
+    options.idle_timeout = "60s";
+    StartDaemon(options);
+    ExpectStillServing("warm-up");
+  }
 };
 
 TEST_F(HostileE2eTest, SlowlorisHeadersAndAStalledBodyAreCutOffAtTheRequestTimeout) {
@@ -416,11 +424,7 @@ TEST_F(HostileE2eTest, AKeepAliveConnectionIdleLongerThanTheIdleTimeoutIsClosed)
 // Keep-alive TLS connections between requests: each holds its TLS state and
 // little else (daemon/tls_stream): no read or write buffer while it waits.
 TEST_F(HostileE2eTest, IdleTlsKeepAliveConnectionsHoldNoBuffers) {
-  DaemonOptions options;
-  options.max_connections = "2000";
-  options.idle_timeout = "60s";
-  StartDaemon(options);
-  ExpectStillServing("warm-up");
+  StartForIdleConnections("2000");
   const long rss_before = RssKiB(daemon_->Pid());
   constexpr int kIdle = 1000;
   std::vector<HttpClient> idle;
@@ -453,11 +457,7 @@ TEST_F(HostileE2eTest, IdleTlsKeepAliveConnectionsHoldNoBuffers) {
 // waits for the next request with its buffers; once it has waited a second,
 // it lets them go like any idle one.
 TEST_F(HostileE2eTest, BusyTlsConnectionsLetTheirBuffersGoOnceIdle) {
-  DaemonOptions options;
-  options.max_connections = "500";
-  options.idle_timeout = "60s";
-  StartDaemon(options);
-  ExpectStillServing("warm-up");
+  StartForIdleConnections("500");
   auto heap_in_use = [&] { return Metric("tscb_heap_bytes{kind=\"in_use\"}"); };
   const double before = heap_in_use();  // sampled at start, every 5 s after
   constexpr int kBusy = 300;
