@@ -59,6 +59,35 @@ TEST(MigratorPgTest, TheWritePathHasTheIndexesItUsesAndNoOther) {
   EXPECT_NE(plan.find("actions_cause_request_idx"), std::string::npos) << plan;
 }
 
+// Migration 0009: identifiers compare byte by byte, and the report views
+// it had to drop to get there are all back and readable.
+TEST(MigratorPgTest, IdentifiersCompareByteByByteAndTheReportViewsAreBack) {
+  TestDatabase db;
+  auto conn = Connect(db.ConnectionString());
+  Migrate(*conn);
+  EXPECT_EQ(db.Column("SELECT table_name || '.' || column_name FROM information_schema.columns "
+                      "WHERE table_schema = 'tscb' AND collation_name = 'C' AND table_name IN "
+                      "('inbox', 'events', 'event_devices', 'pending_requests', 'actions') "
+                      "ORDER BY 1"),
+            (std::vector<std::string>{"actions.cause_request_id", "actions.idempotency_key",
+                                      "actions.request_id", "event_devices.id",
+                                      "event_devices.kind", "events.device_id", "events.kind",
+                                      "events.request_id", "inbox.device_id", "inbox.request_id",
+                                      "pending_requests.request_id"}));
+  // So does every partition, whether made before this migration or after.
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM information_schema.columns WHERE table_schema = "
+                      "'tscb' AND table_name LIKE 'event_devices_%' AND column_name = 'id' AND "
+                      "collation_name IS DISTINCT FROM 'C'"),
+            0);
+  const auto views = db.Column(
+      "SELECT table_name FROM information_schema.views WHERE table_schema = 'report' ORDER BY 1");
+  EXPECT_EQ(views, (std::vector<std::string>{"action_chains", "callbacks_daily", "device_timeline",
+                                             "failed_actions", "pending_overdue",
+                                             "provisioning_latency", "sms", "usage_alerts"}));
+  for (const auto& view : views)
+    EXPECT_EQ(db.Scalar("SELECT count(*) FROM report." + view), 0) << view;
+}
+
 TEST(MigratorPgTest, SecondRunAppliesNothing) {
   TestDatabase db;
   auto conn = Connect(db.ConnectionString());
