@@ -3,9 +3,9 @@
 -- action idempotency keys are matched for equality, never sorted for people.
 -- Under a database's linguistic collation every b-tree step on them called
 -- strcoll(); "C" makes it a memcmp(). Processing with 100 rules (events,
--- their devices and the outbox are all indexed on such columns) ran 2-29 %
--- faster in alternated tscb-process-bench runs, under C.UTF-8; the gap is
--- wider under collations such as en_US.UTF-8.
+-- their devices and the outbox are all indexed on such columns): 13,363
+-- against 10,220 events/s, medians of three alternated tscb-process-bench
+-- rounds under C.UTF-8; strcoll() costs more under en_US.UTF-8 and alike.
 --
 -- The type stays text, so no table is rewritten; the indexes on these
 -- columns are rebuilt once. The report views read the columns, so they are
