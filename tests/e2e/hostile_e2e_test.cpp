@@ -112,6 +112,17 @@ class HostileE2eTest : public DaemonTest {
   }
   std::string Metrics() { return Admin().Get("/metrics").body; }
   double Metric(const std::string& series) { return MetricSample(Metrics(), series); }
+  // malloc's bytes in use as the stats sampler sets them, right after it
+  // samples the database (at start, then every 5 s). With `fresh`, the
+  // sample after this call; otherwise the latest one, waiting for the first.
+  double HeapInUse(bool fresh) {
+    const double seen = fresh ? Metric("tscb_stats_sampled_timestamp_seconds") : 0;
+    const auto deadline = Clock::now() + std::chrono::seconds(15);
+    while (Metric("tscb_stats_sampled_timestamp_seconds") <= seen && Clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the heap follows the stats
+    return Metric("tscb_heap_bytes{kind=\"in_use\"}");
+  }
   // A daemon that keeps idle keep-alive connections open for a minute, warmed up.
   void StartForIdleConnections(const std::string& max_connections) {
     DaemonOptions options;
@@ -458,8 +469,7 @@ TEST_F(HostileE2eTest, IdleTlsKeepAliveConnectionsHoldNoBuffers) {
 // it lets them go like any idle one.
 TEST_F(HostileE2eTest, BusyTlsConnectionsLetTheirBuffersGoOnceIdle) {
   StartForIdleConnections("500");
-  auto heap_in_use = [&] { return Metric("tscb_heap_bytes{kind=\"in_use\"}"); };
-  const double before = heap_in_use();  // sampled at start, every 5 s after
+  const double before = HeapInUse(false);
   constexpr int kBusy = 300;
   std::vector<HttpClient> busy;
   busy.reserve(kBusy);
@@ -473,8 +483,8 @@ TEST_F(HostileE2eTest, BusyTlsConnectionsLetTheirBuffersGoOnceIdle) {
     }
   }
   // A second to let go, a quarter for the sweep, then the next heap sample.
-  std::this_thread::sleep_for(std::chrono::milliseconds(1250 + 5500));
-  const double after = heap_in_use();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const double after = HeapInUse(true);
   const double each = (after - before) / 1024 / kBusy;
   std::printf(
       "[ info ] heap in use %.0f KiB before, %.0f KiB with %d idle connections: %.1f KiB each\n",
