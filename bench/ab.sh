@@ -7,6 +7,7 @@
 #   AB_LOAD=path/to/tscb-load    the load generator (default: the Release build's)
 #   AB_SECS=10 AB_CONNS=64 AB_ROUNDS=1 AB_THREADS=0 AB_LOG=info
 #   AB_EXTRA='inbox: { batch_max: 16 }'  more config, appended as is
+#   AB_SQL='...'  SQL run on the daemon's database once it is ready (a schema A/B)
 # Needs a Release build (scripts/test.sh or bench/run.sh made one).
 set -euo pipefail
 . "$(dirname "$0")/../scripts/common.sh"
@@ -49,6 +50,7 @@ pids+=("$daemon")
 ready() { curl -sf -o /dev/null "http://127.0.0.1:$admin_port/readyz"; }
 for _ in $(seq 100); do ready && break; sleep 0.1; done
 ready || { cat "$work/tscb.log"; exit 1; }
+if [ -n "${AB_SQL:-}" ]; then psql "${PG_CONN/dbname=postgres/dbname=tscb}" -v ON_ERROR_STOP=1 -qc "$AB_SQL"; fi
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # CPU of this shell's finished children (the load generator between two calls).
