@@ -53,9 +53,37 @@ HttpsClient::HttpsClient(asio::any_io_executor executor, ClientOptions options)
 HttpsClient::~HttpsClient() { CloseIdle(); }
 
 void HttpsClient::CloseIdle() {
-  for (auto& [key, list] : idle_)
-    for (auto& conn : list) conn->Close();
-  idle_.clear();
+  for (auto& [key, host] : hosts_) {
+    for (auto& conn : host.idle) conn->Close();
+    host.idle.clear();
+  }
+}
+
+void HttpsClient::WakeOne(Host& host) {
+  // A waiter whose deadline has just passed is on its way already.
+  while (!host.waiting.empty()) {
+    asio::steady_timer* next = host.waiting.front();
+    host.waiting.pop_front();
+    if (next->cancel() > 0) return;
+  }
+}
+
+asio::awaitable<std::unique_ptr<HttpsClient::Connection>> HttpsClient::Acquire(Host& host) {
+  const auto deadline = std::chrono::steady_clock::now() + options_.connect_timeout;
+  for (;;) {
+    const auto now = std::chrono::steady_clock::now();
+    while (!host.idle.empty()) {
+      auto candidate = std::move(host.idle.back());
+      host.idle.pop_back();
+      if (now - candidate->idle_since < options_.keep_idle) co_return candidate;
+      candidate->Close();
+    }
+    if (host.connecting < options_.max_connecting_per_host || now >= deadline) co_return nullptr;
+    asio::steady_timer wake(executor_, deadline);
+    host.waiting.push_back(&wake);
+    co_await wake.async_wait(kUse);
+    std::erase(host.waiting, &wake);
+  }
 }
 
 asio::awaitable<std::unique_ptr<HttpsClient::Connection>> HttpsClient::Open(const Target& target,
@@ -160,25 +188,18 @@ asio::awaitable<ClientResponse> HttpsClient::Send(ClientRequest request) {
   target.path = parsed->encoded_path().empty() ? "/" : std::string(parsed->encoded_path());
   if (parsed->has_query()) target.path += "?" + std::string(parsed->encoded_query());
 
-  const std::string key = target.Key();
-  auto now = std::chrono::steady_clock::now();
+  Host& host = hosts_[target.Key()];
   for (int round = 0; round < 2; ++round) {
+    // The second round only follows a stale pooled connection: a new one.
     std::unique_ptr<Connection> conn;
-    bool reused = false;
-    auto& pool = idle_[key];
-    while (!pool.empty() && !conn) {
-      auto candidate = std::move(pool.back());
-      pool.pop_back();
-      if (now - candidate->idle_since < options_.keep_idle) {
-        conn = std::move(candidate);
-        reused = true;
-      } else {
-        candidate->Close();
-      }
-    }
+    if (round == 0) conn = co_await Acquire(host);
+    const bool reused = conn != nullptr;
     if (!conn) {
       std::string error;
+      ++host.connecting;
       conn = co_await Open(target, error);
+      --host.connecting;
+      WakeOne(host);
       if (!conn) {
         failed.error = error;
         failed.not_sent = true;
@@ -190,7 +211,7 @@ asio::awaitable<ClientResponse> HttpsClient::Send(ClientRequest request) {
     if (res.status != 0) {
       if (fate.reusable) {
         conn->idle_since = std::chrono::steady_clock::now();
-        auto& back = idle_[key];
+        auto& back = host.idle;
         // Reuse takes the newest, so the oldest wait at the front: close
         // those idle too long now, not when a burst digs down to them.
         while (!back.empty() && conn->idle_since - back.front()->idle_since >= options_.keep_idle) {
@@ -202,10 +223,12 @@ asio::awaitable<ClientResponse> HttpsClient::Send(ClientRequest request) {
         // allocating them per request cost about 7 % of the daemon's CPU per
         // callback), and at most max_idle_per_host of them wait per host.
         conn->buffer.clear();
-        if (back.size() < options_.max_idle_per_host)
+        if (back.size() < options_.max_idle_per_host) {
           back.push_back(std::move(conn));
-        else
+          WakeOne(host);
+        } else {
           conn->Close();
+        }
       } else {
         conn->Close();
       }

@@ -10,6 +10,7 @@
 // the idle pool without a lock).
 #include <chrono>
 #include <cstddef>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -29,6 +30,12 @@ struct ClientOptions {
   std::chrono::milliseconds keep_idle{20'000};        // idle connections older than this are closed
   std::size_t max_response_bytes = 8 * 1024 * 1024;
   std::size_t max_idle_per_host = 16;
+  // Connections being opened to one host at once. A call that finds no idle
+  // connection while these are under way waits for one of them to end or
+  // for another call's connection to come back, whichever is first (at most
+  // connect_timeout, then it opens its own): a burst of calls then shares a
+  // few new connections instead of paying one TLS handshake each.
+  int max_connecting_per_host = 8;
 };
 
 struct ClientRequest {
@@ -87,10 +94,20 @@ class HttpsClient {
   asio::awaitable<ClientResponse> Exchange(Connection& conn, const Target& target,
                                            const ClientRequest& request, Fate& fate);
 
+  struct Host {
+    std::vector<std::unique_ptr<Connection>> idle;  // the newest at the back
+    int connecting = 0;                             // connections being opened
+    std::deque<asio::steady_timer*> waiting;        // calls waiting for one
+  };
+  // An idle connection to reuse (those idle past keep_idle are closed), or
+  // null once a new one may be opened: see max_connecting_per_host.
+  asio::awaitable<std::unique_ptr<Connection>> Acquire(Host& host);
+  void WakeOne(Host& host);
+
   asio::any_io_executor executor_;
   ClientOptions options_;
   std::shared_ptr<ssl::context> tls_;
-  std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
+  std::map<std::string, Host> hosts_;
 };
 
 }  // namespace tscb::daemon
