@@ -4,7 +4,9 @@
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/url/parse.hpp>
+#include <cmath>
 #include <iostream>
+#include <map>
 #include <set>
 #include <unordered_map>
 
@@ -633,6 +635,9 @@ asio::awaitable<Response> Simulator::Load(Request& req) {
   // the callback's send to the request's arrival (one clock: this one).
   const std::string follow_up = Str(spec, "follow_up");
   const int follow_up_wait_ms = static_cast<int>(Int(spec, "follow_up_wait_ms", 10'000));
+  // Follow-ups of callbacks sent in the load's first `warm_up_ms` are left
+  // out of the steady figures (the pools and caches filling up).
+  const double warm_up_ms = Num(spec, "warm_up_ms", 0);
   std::unordered_map<std::string, double> sent_at;
   const std::uint64_t first_seq = next_seq_;
   auto start = Clock::now();
@@ -678,7 +683,11 @@ asio::awaitable<Response> Simulator::Load(Request& req) {
   co_await all_done.async_wait(daemon::kUse);
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
 
-  std::vector<double> follow_ups;
+  std::vector<double> follow_ups, steady;
+  // By the second of the load they were sent in: where the tail comes from.
+  std::map<std::size_t, std::vector<double>> by_second;
+  const double load_started_ms =
+      std::chrono::duration<double, std::milli>(start - started_).count();
   if (!follow_up.empty()) {
     std::set<std::string> seen;
     auto collect = [&] {
@@ -689,8 +698,14 @@ asio::awaitable<Response> Simulator::Load(Request& req) {
         if (ec) continue;
         for (const auto& id : Ids(body)) {
           auto sent = sent_at.find(id);
-          if (sent != sent_at.end() && seen.insert(id).second)
+          if (sent != sent_at.end() && seen.insert(id).second) {
             follow_ups.push_back(e.at_ms - sent->second);
+            if (sent->second - load_started_ms >= warm_up_ms)
+              steady.push_back(e.at_ms - sent->second);
+            by_second[static_cast<std::size_t>(std::max(0.0, sent->second - load_started_ms) /
+                                               1000)]
+                .push_back(e.at_ms - sent->second);
+          }
         }
       }
     };
@@ -704,6 +719,7 @@ asio::awaitable<Response> Simulator::Load(Request& req) {
     }
     collect();
     std::sort(follow_ups.begin(), follow_ups.end());
+    std::sort(steady.begin(), steady.end());
   }
   std::sort(latencies.begin(), latencies.end());
   auto pct = [&](double p) {
@@ -726,6 +742,17 @@ asio::awaitable<Response> Simulator::Load(Request& req) {
     out["follow_up_p50_ms"] = pct_of(follow_ups, 0.5);
     out["follow_up_p99_ms"] = pct_of(follow_ups, 0.99);
     out["follow_up_max_ms"] = follow_ups.empty() ? 0.0 : follow_ups.back();
+    if (warm_up_ms > 0) {
+      out["follow_ups_steady"] = steady.size();
+      out["follow_up_steady_p50_ms"] = pct_of(steady, 0.5);
+      out["follow_up_steady_p99_ms"] = pct_of(steady, 0.99);
+    }
+    json::array seconds_p99;
+    for (auto& [second, v] : by_second) {
+      std::sort(v.begin(), v.end());
+      seconds_p99.push_back(std::round(pct_of(v, 0.99) * 10) / 10);
+    }
+    out["follow_up_p99_ms_by_second"] = std::move(seconds_p99);
   }
   co_return Json(http::status::ok, req, out);
 }
