@@ -96,7 +96,7 @@ int Status(const CommandLine& cl, const config::Config& config) {
   try {
     storage::pg::PgProcessingStore store(config.database.ConnectionString());
     auto batch = store.Begin();
-    auto s = batch->Stats();
+    auto s = batch->Stats(true);
     status["inbox"] = json::object{
         {"backlog", s.inbox_pending},
         {"oldest_pending_seconds", static_cast<std::int64_t>(s.oldest_pending_seconds)},

@@ -185,7 +185,10 @@ Metrics::Metrics(const std::vector<std::string>& services)
                         "Age of the oldest callback not processed yet (0 when none)");
   inbox_failed_ = gauge("tscb_inbox_failed", "Stored callbacks whose processing failed");
   stats_age_ = gauge("tscb_stats_sampled_timestamp_seconds",
-                     "When the database gauges (backlog, requests, actions) were last sampled");
+                     "When the inbox gauges (backlog, oldest, failed) were last sampled");
+  states_age_ = gauge("tscb_stats_by_state_sampled_timestamp_seconds",
+                      "When requests and actions were last counted by state (less often "
+                      "than the inbox gauges once counting them takes long)");
   heap_bytes_ = &prometheus::BuildGauge()
                      .Name("tscb_heap_bytes")
                      .Help(
@@ -299,6 +302,9 @@ void Metrics::SetStats(const storage::OperationalStats& stats) {
   inbox_backlog_->Set(static_cast<double>(stats.inbox_pending));
   inbox_oldest_->Set(stats.oldest_pending_seconds);
   inbox_failed_->Set(static_cast<double>(stats.inbox_failed));
+  stats_age_->SetToCurrentTime();
+  if (!stats.by_state) return;  // the last counts stand
+  states_age_->SetToCurrentTime();
   // Every state is written, so a state that empties shows 0 rather than vanishing.
   for (const char* state : {"pending", "succeeded", "failed", "partial", "timed_out"}) {
     auto it = stats.requests.find(state);
@@ -311,7 +317,6 @@ void Metrics::SetStats(const storage::OperationalStats& stats) {
     actions_by_state_->Add({{"state", state}})
         .Set(it == stats.actions.end() ? 0 : static_cast<double>(it->second));
   }
-  stats_age_->SetToCurrentTime();
 }
 
 void Metrics::SetRegistrationState(const std::string& service, const std::string& current) {

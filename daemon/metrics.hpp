@@ -192,6 +192,7 @@ class Metrics {
   prometheus::Gauge* inbox_oldest_ = nullptr;
   prometheus::Gauge* inbox_failed_ = nullptr;
   prometheus::Gauge* stats_age_ = nullptr;
+  prometheus::Gauge* states_age_ = nullptr;
   prometheus::Family<prometheus::Gauge>* heap_bytes_ = nullptr;
   prometheus::Family<prometheus::Gauge>* requests_by_state_ = nullptr;
   prometheus::Family<prometheus::Gauge>* actions_by_state_ = nullptr;

@@ -3,11 +3,17 @@
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "daemon/thread_name.hpp"
 
 namespace tscb::daemon {
+
+std::chrono::milliseconds CountSpacing(std::chrono::milliseconds interval,
+                                       std::chrono::steady_clock::duration took) {
+  return std::max(interval, std::chrono::ceil<std::chrono::milliseconds>(took * 20));
+}
 
 StatsSampler::StatsSampler(StoreFactory factory, std::chrono::milliseconds interval,
                            Metrics& metrics)
@@ -34,12 +40,30 @@ void StatsSampler::Stop() {
 void StatsSampler::Run() {
   std::unique_ptr<storage::ProcessingStore> store;
   bool failing = false;
+  auto count_at = std::chrono::steady_clock::now();  // the next count by state
+  bool spaced = false;                               // said that counts are spaced
   std::unique_lock lock(mu_);
   while (!quit_) {
     lock.unlock();
     try {
       if (!store) store = factory_();
-      metrics_.SetStats(store->Begin()->Stats());
+      const auto start = std::chrono::steady_clock::now();
+      const bool by_state = start >= count_at;
+      metrics_.SetStats(store->Begin()->Stats(by_state));
+      if (by_state) {
+        const auto took = std::chrono::steady_clock::now() - start;
+        const auto spacing = CountSpacing(interval_, took);
+        count_at = start + spacing;
+        if (spacing > interval_ && !spaced) {
+          spaced = true;  // said once: the tables only grow until retention trims them
+          spdlog::info(
+              "stats: counting requests and actions by state took {} ms, so they are counted "
+              "less often than every {} s, at most a twentieth of the time "
+              "(tscb_stats_by_state_sampled_timestamp_seconds says when)",
+              std::chrono::duration_cast<std::chrono::milliseconds>(took).count(),
+              interval_.count() / 1000.0);
+        }
+      }
       if (failing) spdlog::info("stats: sampling the database works again");
       failing = false;
     } catch (const std::exception& e) {

@@ -112,6 +112,9 @@ struct OperationalStats {
   double oldest_pending_seconds = 0;  // age of the oldest pending inbox row; 0 when none
   std::int64_t inbox_failed = 0;
   std::string last_callback_at;  // timestamptz text of the newest inbox row; "" when none
+  // Counted only when asked (Stats(true)): each is a scan of its table,
+  // which retention lets grow for months.
+  bool by_state = false;
   std::map<std::string, std::int64_t> requests;  // pending requests by state
   std::map<std::string, std::int64_t> actions;   // outbox actions by state
 };
@@ -185,7 +188,9 @@ class ProcessingBatch {
   virtual void SetPaused(const std::string& kind, const std::string& name, bool paused) = 0;
   virtual std::vector<std::pair<std::string, std::string>> Paused() = 0;  // (kind, name)
   virtual std::map<std::string, std::int64_t> ActionCounts() = 0;         // by state
-  virtual OperationalStats Stats() = 0;
+  // The inbox's backlog and age; with `by_state`, requests and actions by
+  // state too.
+  virtual OperationalStats Stats(bool by_state) = 0;
   // `events tail`: events with id > `after_id` in id order (after_id < 0:
   // the newest `limit`, oldest first), of a kind ("" any; "sms.*" a prefix)
   // and naming a device by any identifier ("" any). Only the event's own

@@ -688,7 +688,7 @@ class PgBatch final : public ProcessingBatch {
     return out;
   }
 
-  OperationalStats Stats() override {
+  OperationalStats Stats(bool by_state) override {
     OperationalStats out;
     Translate("read the daemon's state", [&] {
       auto row = tx_.exec1(kInboxStatsSql);
@@ -696,10 +696,14 @@ class PgBatch final : public ProcessingBatch {
       out.oldest_pending_seconds = row[1].as<double>();
       out.inbox_failed = row[2].as<std::int64_t>();
       out.last_callback_at = row[3].as<std::string>();
+      if (!by_state) return;
       for (const auto& r : tx_.exec("SELECT state, count(*) FROM tscb.pending_requests GROUP BY 1"))
         out.requests[r[0].as<std::string>()] = r[1].as<std::int64_t>();
     });
-    out.actions = ActionCounts();
+    if (by_state) {
+      out.actions = ActionCounts();
+      out.by_state = true;
+    }
     return out;
   }
 

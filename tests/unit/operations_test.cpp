@@ -13,6 +13,7 @@
 #include "config/reload.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/metrics.hpp"
+#include "daemon/stats_sampler.hpp"
 
 namespace tscb {
 namespace {
@@ -124,7 +125,9 @@ TEST(GrafanaDashboard, UsesOnlyExportedMetricsAndExistingViews) {
   metrics.CountAction("sms.send", "succeeded");
   metrics.CountRulesLoad("loaded", 1);
   metrics.CountConfigReload("applied");
-  metrics.SetStats({});
+  storage::OperationalStats stats;
+  stats.by_state = true;
+  metrics.SetStats(stats);
   metrics.SetRegistrationState("CarrierService", "registered");
   metrics.CountSpoolAppend("ok", 1);
   std::string exported = metrics.Serialize();
@@ -163,6 +166,19 @@ TEST(GrafanaDashboard, UsesOnlyExportedMetricsAndExistingViews) {
 // The endpoint label of ThingSpace call metrics, and the key of the client's
 // default per-endpoint rate limiter: bounded however many accounts, requests
 // and devices there are.
+// Counting requests and actions by state scans both tables: once that takes
+// long, it is spaced so that it costs at most a twentieth of the time.
+TEST(StatsSampler, CountsByStateTakeAtMostATwentiethOfTheTime) {
+  using std::chrono::milliseconds;
+  EXPECT_EQ(tscb::daemon::CountSpacing(milliseconds(5000), milliseconds(10)), milliseconds(5000));
+  EXPECT_EQ(tscb::daemon::CountSpacing(milliseconds(5000), milliseconds(250)), milliseconds(5000));
+  EXPECT_EQ(tscb::daemon::CountSpacing(milliseconds(5000), milliseconds(251)), milliseconds(5020));
+  EXPECT_EQ(tscb::daemon::CountSpacing(milliseconds(5000), std::chrono::seconds(3)),
+            std::chrono::seconds(60));
+  EXPECT_EQ(tscb::daemon::CountSpacing(milliseconds(5000), std::chrono::microseconds(250'001)),
+            milliseconds(5001));
+}
+
 TEST(EndpointOf, AccountsIdsAndServiceNamesBecomePlaceholders) {
   using tscb::daemon::Metrics;
   EXPECT_EQ(Metrics::EndpointOf("/accounts/0000123456-00001/requests/"
