@@ -205,23 +205,19 @@ void InboxWriter::Complete(std::vector<Pending>& batch, const std::vector<WriteR
   // thread takes that thread's scheduler lock and may wake it (an eventfd
   // write and an epoll_ctl).
   using Calls = std::vector<std::pair<Completion, WriteResult>>;
-  std::vector<asio::any_io_executor> executors;
-  std::vector<std::size_t> group_of(batch.size());
+  std::vector<std::pair<asio::any_io_executor, Calls>> groups;  // a few network threads
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    if (!batch[i].executor) continue;
-    auto at = std::find(executors.begin(), executors.end(), batch[i].executor);
-    group_of[i] = static_cast<std::size_t>(at - executors.begin());
-    if (at == executors.end()) executors.push_back(batch[i].executor);
-  }
-  std::vector<Calls> calls(executors.size());
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    if (batch[i].executor)
-      calls[group_of[i]].emplace_back(std::move(batch[i].done), results[i]);
-    else
+    if (!batch[i].executor) {
       std::move(batch[i].done)(results[i]);
+      continue;
+    }
+    auto at = std::find_if(groups.begin(), groups.end(),
+                           [&](const auto& g) { return g.first == batch[i].executor; });
+    if (at == groups.end()) at = groups.insert(groups.end(), {batch[i].executor, Calls{}});
+    at->second.emplace_back(std::move(batch[i].done), results[i]);
   }
-  for (std::size_t g = 0; g < executors.size(); ++g)
-    asio::post(executors[g], [group = std::move(calls[g])]() mutable {
+  for (auto& [executor, calls] : groups)
+    asio::post(executor, [group = std::move(calls)]() mutable {
       for (auto& [done, result] : group) std::move(done)(result);
     });
 }
