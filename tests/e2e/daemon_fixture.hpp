@@ -13,6 +13,7 @@
 
 #include "tests/support/daemon_process.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/metric_sample.hpp"
 #include "tests/support/test_database.hpp"
 
 namespace tscb::testing {
@@ -63,16 +64,6 @@ bool WaitFor(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return pred();
-}
-
-// The value of one series (name with its labels) in a /metrics scrape; -1
-// when it is not there.
-inline double MetricSample(const std::string& scrape, const std::string& series) {
-  std::istringstream in(scrape);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
-  return -1;
 }
 
 // The body as ThingSpace would send it: with the registered credentials.

@@ -4,22 +4,14 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
-#include <sstream>
 #include <thread>
 
 #include "daemon/stats_sampler.hpp"
 #include "tests/pg/inbox_fixture.hpp"
+#include "tests/support/metric_sample.hpp"
 
 namespace tscb::daemon {
 namespace {
-
-double Sample(const std::string& scrape, const std::string& series) {
-  std::istringstream in(scrape);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
-  return -1;
-}
 
 class StatsSamplerPgTest : public InboxFixture {};
 
@@ -62,10 +54,10 @@ TEST_F(StatsSamplerPgTest, CountsByStateReachTheMetricsAndAreSpacedOnceTheyTakeL
   const auto first = said.find("counted less often");
   EXPECT_EQ(said.find("counted less often", first + 1), std::string::npos) << "said once";
   const std::string scrape = metrics.Serialize();
-  EXPECT_EQ(Sample(scrape, "tscb_actions_by_state{state=\"succeeded\"}"), kActions);
-  EXPECT_EQ(Sample(scrape, "tscb_actions_by_state{state=\"queued\"}"), 1);
-  EXPECT_GT(Sample(scrape, "tscb_stats_by_state_sampled_timestamp_seconds"), 0);
-  EXPECT_GT(Sample(scrape, "tscb_stats_sampled_timestamp_seconds"), 0);
+  EXPECT_EQ(testing::MetricSample(scrape, "tscb_actions_by_state{state=\"succeeded\"}"), kActions);
+  EXPECT_EQ(testing::MetricSample(scrape, "tscb_actions_by_state{state=\"queued\"}"), 1);
+  EXPECT_GT(testing::MetricSample(scrape, "tscb_stats_by_state_sampled_timestamp_seconds"), 0);
+  EXPECT_GT(testing::MetricSample(scrape, "tscb_stats_sampled_timestamp_seconds"), 0);
 }
 
 }  // namespace
