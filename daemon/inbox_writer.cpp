@@ -36,15 +36,19 @@ void InboxWriter::Stop() {
 void InboxWriter::Enqueue(storage::InboxRecord record, asio::any_io_executor executor,
                           Completion done) {
   std::size_t size;
+  int busy;
   {
     std::lock_guard lock(mu_);
     queue_.push_back({std::move(record), std::move(executor), std::move(done)});
     size = queue_.size();
+    busy = busy_;
   }
   if (metrics_) metrics_->InboxQueue().Increment();
+  // A writer that is committing takes the queue itself when it is done; only
+  // a full batch calls another one in (TakeBatch).
   if (size >= config_.batch_max)
     cv_.notify_all();
-  else
+  else if (busy == 0)
     cv_.notify_one();
 }
 
@@ -68,7 +72,15 @@ std::chrono::steady_clock::duration InboxWriter::LongestCommit() const {
 }
 
 std::vector<InboxWriter::Pending> InboxWriter::TakeBatch(std::unique_lock<std::mutex>& lock) {
-  cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+  // While another writer commits, this one waits for a full batch: callbacks
+  // that arrive meanwhile go into that writer's next commit, one commit for
+  // all of them, instead of being split into small parallel ones (each costs
+  // the database a WAL flush and the daemon a wake-up). Measured with
+  // bench/ab.sh: 25 callbacks per batch instead of 15, and a quarter less
+  // CPU per callback in PostgreSQL.
+  cv_.wait(lock, [&] {
+    return stopping_ || (!queue_.empty() && (busy_ == 0 || queue_.size() >= config_.batch_max));
+  });
   if (queue_.empty()) return {};
   // Linger for company: one commit for many callbacks is the whole point.
   if (queue_.size() < config_.batch_max && config_.linger.count() > 0 && !stopping_) {
@@ -93,13 +105,17 @@ void InboxWriter::Run(int index) {
     {
       std::unique_lock lock(mu_);
       batch = TakeBatch(lock);
-      if (!batch.empty()) busy_since_[index] = std::chrono::steady_clock::now();
+      if (!batch.empty()) {
+        busy_since_[index] = std::chrono::steady_clock::now();
+        ++busy_;
+      }
     }
     if (batch.empty()) return;  // stopping and drained
     if (metrics_) metrics_->InboxQueue().Decrement(static_cast<double>(batch.size()));
     WriteBatch(*store, batch, index, trusted);
     std::lock_guard lock(mu_);
     busy_since_[index] = {};
+    --busy_;
   }
 }
 

@@ -3,7 +3,8 @@
 // a record to AsyncWrite() and are resumed, on their own executor, once the
 // batch holding it has committed (or failed). Writer threads each own one
 // InboxStore (one database connection); a batch closes at `batch_max`
-// records or `linger` after its first record. No network thread ever blocks
+// records or `linger` after its first record. One writer commits at a time
+// unless a full batch waits; then another joins. No network thread ever blocks
 // on the database. Thread-safe; Stop() drains what is queued.
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/async_result.hpp>
@@ -114,6 +115,7 @@ class InboxWriter {
   Stats stats_;
   bool healthy_ = true;
   std::vector<std::chrono::steady_clock::time_point> busy_since_;  // per writer; {} = idle
+  int busy_ = 0;                                                   // writers in a commit
   std::vector<std::thread> threads_;
 };
 

@@ -1,6 +1,7 @@
 #pragma once
 // An in-memory InboxStore for unit tests: records batch sizes, dedups on the
 // key, and can be told to fail like a lost database connection.
+#include <condition_variable>
 #include <mutex>
 #include <set>
 #include <vector>
@@ -15,6 +16,11 @@ struct FakeInboxState {
   std::set<std::string> keys;
   bool fail = false;
   std::int64_t next_id = 1;
+  // While set, InsertBatch waits (a commit in progress); `calls` counts the
+  // batches begun. Clear it under `mu` and notify `cv`.
+  bool hold = false;
+  std::size_t calls = 0;
+  std::condition_variable cv;
 };
 
 class FakeInboxStore final : public storage::InboxStore {
@@ -23,7 +29,10 @@ class FakeInboxStore final : public storage::InboxStore {
 
   std::vector<storage::InsertOutcome> InsertBatch(
       std::span<const storage::InboxRecord> records) override {
-    std::lock_guard lock(state_->mu);
+    std::unique_lock lock(state_->mu);
+    ++state_->calls;
+    state_->cv.notify_all();
+    state_->cv.wait(lock, [&] { return !state_->hold; });
     if (state_->fail) throw storage::StorageError("connection refused", true);
     state_->batch_sizes.push_back(records.size());
     std::vector<storage::InsertOutcome> out;

@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <numeric>
+#include <thread>
 
 #include "tests/fakes/fake_inbox_store.hpp"
 
@@ -41,11 +42,11 @@ storage::InboxRecord Record(int i) {
 }
 
 InboxWriter MakeWriter(std::shared_ptr<FakeInboxState> state, std::size_t batch_max,
-                       std::chrono::milliseconds linger) {
+                       std::chrono::milliseconds linger, int writers = 1) {
   config::InboxConfig cfg;
   cfg.batch_max = batch_max;
   cfg.linger = linger;
-  cfg.writers = 1;
+  cfg.writers = writers;
   return InboxWriter([state] { return std::make_unique<FakeInboxStore>(state); }, cfg, nullptr);
 }
 
@@ -73,6 +74,42 @@ TEST(InboxWriterTest, BatchNeverExceedsBatchMax) {
   for (auto size : state->batch_sizes) EXPECT_LE(size, 10u);
   EXPECT_EQ(std::accumulate(state->batch_sizes.begin(), state->batch_sizes.end(), 0u), 35u);
   EXPECT_EQ(state->batch_sizes.size(), 4u);
+}
+
+TEST(InboxWriterTest, ASecondWriterJoinsOnlyForAFullBatch) {
+  auto state = std::make_shared<FakeInboxState>();
+  state->hold = true;
+  auto writer = MakeWriter(state, 8, std::chrono::milliseconds(0), 2);
+  Results results;
+  writer.Start();
+  auto calls_reach = [&](std::size_t n) {
+    std::unique_lock lock(state->mu);
+    return state->cv.wait_for(lock, std::chrono::seconds(10), [&] { return state->calls >= n; });
+  };
+  writer.Enqueue(Record(0), results.Callback());
+  ASSERT_TRUE(calls_reach(1));
+  // The first writer is in its commit: what arrives now waits for it ...
+  for (int i = 1; i < 8; ++i) writer.Enqueue(Record(i), results.Callback());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  {
+    std::lock_guard lock(state->mu);
+    EXPECT_EQ(state->calls, 1u) << "the idle writer took a part batch";
+  }
+  // ... until a full batch waits: then the other writer commits it.
+  writer.Enqueue(Record(8), results.Callback());
+  ASSERT_TRUE(calls_reach(2));
+  for (int i = 9; i < 12; ++i) writer.Enqueue(Record(i), results.Callback());
+  {
+    std::lock_guard lock(state->mu);
+    state->hold = false;
+  }
+  state->cv.notify_all();
+  ASSERT_TRUE(results.WaitFor(12));
+  writer.Stop();
+  // The last three went into whichever commit came next, all together.
+  EXPECT_EQ(state->batch_sizes.size(), 3u);
+  EXPECT_EQ(std::accumulate(state->batch_sizes.begin(), state->batch_sizes.end(), 0u), 12u);
+  for (const auto& r : results.got) EXPECT_EQ(r.status, WriteStatus::kStored);
 }
 
 TEST(InboxWriterTest, FailedCommitAnswersEveryWaiterWithFailure) {
