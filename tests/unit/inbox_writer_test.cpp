@@ -33,6 +33,20 @@ struct Results {
   }
 };
 
+// Lets held commits go on scope exit, also when an assertion returns early
+// (the writer's destructor waits for its threads). Declare after the writer.
+struct ReleaseHold {
+  FakeInboxState& state;
+  void Now() {
+    {
+      std::lock_guard lock(state.mu);
+      state.hold = false;
+    }
+    state.cv.notify_all();
+  }
+  ~ReleaseHold() { Now(); }
+};
+
 storage::InboxRecord Record(int i) {
   storage::InboxRecord r;
   r.service = "CarrierService";
@@ -79,8 +93,10 @@ TEST(InboxWriterTest, BatchNeverExceedsBatchMax) {
 TEST(InboxWriterTest, ASecondWriterJoinsOnlyForAFullBatch) {
   auto state = std::make_shared<FakeInboxState>();
   state->hold = true;
+  Results results;  // outlives the writer, whose threads answer into it
   auto writer = MakeWriter(state, 8, std::chrono::milliseconds(0), 2);
-  Results results;
+  writer.JoinSlowCommitsAfter(std::chrono::hours(1));
+  ReleaseHold release{*state};
   writer.Start();
   auto calls_reach = [&](std::size_t n) {
     std::unique_lock lock(state->mu);
@@ -99,16 +115,37 @@ TEST(InboxWriterTest, ASecondWriterJoinsOnlyForAFullBatch) {
   writer.Enqueue(Record(8), results.Callback());
   ASSERT_TRUE(calls_reach(2));
   for (int i = 9; i < 12; ++i) writer.Enqueue(Record(i), results.Callback());
-  {
-    std::lock_guard lock(state->mu);
-    state->hold = false;
-  }
-  state->cv.notify_all();
+  release.Now();
   ASSERT_TRUE(results.WaitFor(12));
   writer.Stop();
   // The last three went into whichever commit came next, all together.
   EXPECT_EQ(state->batch_sizes.size(), 3u);
   EXPECT_EQ(std::accumulate(state->batch_sizes.begin(), state->batch_sizes.end(), 0u), 12u);
+  for (const auto& r : results.got) EXPECT_EQ(r.status, WriteStatus::kStored);
+}
+
+TEST(InboxWriterTest, ASecondWriterTakesAPartBatchWhenACommitIsSlow) {
+  auto state = std::make_shared<FakeInboxState>();
+  state->hold = true;
+  Results results;  // outlives the writer, whose threads answer into it
+  auto writer = MakeWriter(state, 64, std::chrono::milliseconds(0), 2);
+  writer.JoinSlowCommitsAfter(std::chrono::milliseconds(50));
+  ReleaseHold release{*state};
+  writer.Start();
+  auto calls_reach = [&](std::size_t n) {
+    std::unique_lock lock(state->mu);
+    return state->cv.wait_for(lock, std::chrono::seconds(10), [&] { return state->calls >= n; });
+  };
+  writer.Enqueue(Record(0), results.Callback());
+  ASSERT_TRUE(calls_reach(1));
+  writer.Enqueue(Record(1), results.Callback());
+  writer.Enqueue(Record(2), results.Callback());
+  // The first commit hangs: the other writer takes the two without a full batch.
+  ASSERT_TRUE(calls_reach(2));
+  release.Now();
+  ASSERT_TRUE(results.WaitFor(3));
+  writer.Stop();
+  EXPECT_EQ(state->batch_sizes.size(), 2u);
   for (const auto& r : results.got) EXPECT_EQ(r.status, WriteStatus::kStored);
 }
 
