@@ -289,6 +289,10 @@ print(f"| soak: {soak['acked']:,} callbacks at {soak['per_second']:,.0f}/s over 
 if len(soak_heap) == len(soak_rss):
     wh = soak_heap[12:] or soak_heap
     print(f"| soak: malloc's bytes in use (tscb_heap_bytes) | after 1 min {wh[0] / 2**20:.1f} MiB, at the end {wh[-1] / 2**20:.1f} MiB, range {min(wh) / 2**20:.1f}-{max(wh) / 2**20:.1f} MiB |")
+# The series behind the soak's range, one sample a minute (RSS, malloc in use).
+print("soak by minute (RSS MiB / malloc in use MiB):", " ".join(
+    f"{soak_rss[i] / 1024:.1f}/{soak_heap[i] / 2**20:.1f}" if i < len(soak_heap) else f"{soak_rss[i] / 1024:.1f}"
+    for i in range(0, len(soak_rss), 12)))
 ok = stored == count and actions == count and succeeded == count and lat["follow_ups"] == count
 ok = ok and keepup_rows == keepup["ok"] and soak["acked"] == soak["sent"] and soak["failed"] == 0
 print("counts:", "OK" if ok else "MISMATCH")
