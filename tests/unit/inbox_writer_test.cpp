@@ -90,63 +90,69 @@ TEST(InboxWriterTest, BatchNeverExceedsBatchMax) {
   EXPECT_EQ(state->batch_sizes.size(), 4u);
 }
 
-TEST(InboxWriterTest, ASecondWriterJoinsOnlyForAFullBatch) {
-  auto state = std::make_shared<FakeInboxState>();
-  state->hold = true;
+// Two writers over a fake store whose commits wait until released.
+struct HeldCommits {
+  std::shared_ptr<FakeInboxState> state = [] {
+    auto s = std::make_shared<FakeInboxState>();
+    s->hold = true;
+    return s;
+  }();
   Results results;  // outlives the writer, whose threads answer into it
-  auto writer = MakeWriter(state, 8, std::chrono::milliseconds(0), 2);
-  writer.JoinSlowCommitsAfter(std::chrono::hours(1));
-  ReleaseHold release{*state};
-  writer.Start();
-  auto calls_reach = [&](std::size_t n) {
+  InboxWriter writer;
+  ReleaseHold release{*state};  // destroyed first: the writer can stop
+
+  HeldCommits(std::size_t batch_max, std::chrono::milliseconds join_slow_after)
+      : writer(MakeWriter(state, batch_max, std::chrono::milliseconds(0), 2)) {
+    writer.JoinSlowCommitsAfter(join_slow_after);
+    writer.Start();
+  }
+  void Add(int from, int to) {
+    for (int i = from; i < to; ++i) writer.Enqueue(Record(i), results.Callback());
+  }
+  bool CallsReach(std::size_t n) {
     std::unique_lock lock(state->mu);
     return state->cv.wait_for(lock, std::chrono::seconds(10), [&] { return state->calls >= n; });
-  };
-  writer.Enqueue(Record(0), results.Callback());
-  ASSERT_TRUE(calls_reach(1));
+  }
+};
+
+TEST(InboxWriterTest, ASecondWriterJoinsOnlyForAFullBatch) {
+  HeldCommits t(8, std::chrono::hours(1));
+  t.Add(0, 1);
+  ASSERT_TRUE(t.CallsReach(1));
   // The first writer is in its commit: what arrives now waits for it ...
-  for (int i = 1; i < 8; ++i) writer.Enqueue(Record(i), results.Callback());
+  t.Add(1, 8);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   {
-    std::lock_guard lock(state->mu);
-    EXPECT_EQ(state->calls, 1u) << "the idle writer took a part batch";
+    std::lock_guard lock(t.state->mu);
+    EXPECT_EQ(t.state->calls, 1u) << "the idle writer took a part batch";
   }
   // ... until a full batch waits: then the other writer commits it.
-  writer.Enqueue(Record(8), results.Callback());
-  ASSERT_TRUE(calls_reach(2));
-  for (int i = 9; i < 12; ++i) writer.Enqueue(Record(i), results.Callback());
-  release.Now();
-  ASSERT_TRUE(results.WaitFor(12));
-  writer.Stop();
+  t.Add(8, 9);
+  ASSERT_TRUE(t.CallsReach(2));
+  t.Add(9, 12);
+  t.release.Now();
+  ASSERT_TRUE(t.results.WaitFor(12));
+  t.writer.Stop();
   // The last three went into whichever commit came next, all together.
-  EXPECT_EQ(state->batch_sizes.size(), 3u);
-  EXPECT_EQ(std::accumulate(state->batch_sizes.begin(), state->batch_sizes.end(), 0u), 12u);
-  for (const auto& r : results.got) EXPECT_EQ(r.status, WriteStatus::kStored);
+  const auto& sizes = t.state->batch_sizes;
+  EXPECT_EQ(sizes.size(), 3u);
+  EXPECT_EQ(std::accumulate(sizes.begin(), sizes.end(), 0u), 12u);
+  for (const auto& r : t.results.got) EXPECT_EQ(r.status, WriteStatus::kStored);
 }
 
 TEST(InboxWriterTest, ASecondWriterTakesAPartBatchWhenACommitIsSlow) {
-  auto state = std::make_shared<FakeInboxState>();
-  state->hold = true;
-  Results results;  // outlives the writer, whose threads answer into it
-  auto writer = MakeWriter(state, 64, std::chrono::milliseconds(0), 2);
-  writer.JoinSlowCommitsAfter(std::chrono::milliseconds(50));
-  ReleaseHold release{*state};
-  writer.Start();
-  auto calls_reach = [&](std::size_t n) {
-    std::unique_lock lock(state->mu);
-    return state->cv.wait_for(lock, std::chrono::seconds(10), [&] { return state->calls >= n; });
-  };
-  writer.Enqueue(Record(0), results.Callback());
-  ASSERT_TRUE(calls_reach(1));
-  writer.Enqueue(Record(1), results.Callback());
-  writer.Enqueue(Record(2), results.Callback());
-  // The first commit hangs: the other writer takes the two without a full batch.
-  ASSERT_TRUE(calls_reach(2));
-  release.Now();
-  ASSERT_TRUE(results.WaitFor(3));
-  writer.Stop();
-  EXPECT_EQ(state->batch_sizes.size(), 2u);
-  for (const auto& r : results.got) EXPECT_EQ(r.status, WriteStatus::kStored);
+  HeldCommits t(64, std::chrono::milliseconds(50));
+  t.Add(0, 1);
+  ASSERT_TRUE(t.CallsReach(1));
+  // The first commit hangs: the other writer takes the next two without a
+  // full batch.
+  t.Add(1, 3);
+  ASSERT_TRUE(t.CallsReach(2));
+  t.release.Now();
+  ASSERT_TRUE(t.results.WaitFor(3));
+  t.writer.Stop();
+  EXPECT_EQ(t.state->batch_sizes.size(), 2u);
+  for (const auto& r : t.results.got) EXPECT_EQ(r.status, WriteStatus::kStored);
 }
 
 TEST(InboxWriterTest, FailedCommitAnswersEveryWaiterWithFailure) {
