@@ -11,7 +11,7 @@
 # with 10,000 idle TLS connections and over a soak. Prints both tables and the
 # issue's targets with the figure and verdict of each; stops everything it
 # started (by PID).
-#   BENCH_SECONDS=10 BENCH_ROUNDS=3 bench/run.sh     (BENCH_DAEMON=0: ingest only)
+#   BENCH_SECONDS=10 BENCH_ROUNDS=5 bench/run.sh     (BENCH_DAEMON=0: ingest only)
 set -euo pipefail
 . "$(dirname "$0")/../scripts/common.sh"
 . "$TSCB_ROOT/scripts/pg.sh"

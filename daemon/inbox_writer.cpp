@@ -63,13 +63,18 @@ bool InboxWriter::Healthy() const {
   return healthy_;
 }
 
+std::chrono::steady_clock::time_point InboxWriter::OldestCommitStart() const {
+  auto oldest = std::chrono::steady_clock::time_point::max();
+  for (auto since : busy_since_)
+    if (since != std::chrono::steady_clock::time_point{}) oldest = std::min(oldest, since);
+  return oldest;
+}
+
 std::chrono::steady_clock::duration InboxWriter::LongestCommit() const {
   auto now = std::chrono::steady_clock::now();
-  std::chrono::steady_clock::duration longest{};
   std::lock_guard lock(mu_);
-  for (auto since : busy_since_)
-    if (since != std::chrono::steady_clock::time_point{}) longest = std::max(longest, now - since);
-  return longest;
+  auto oldest = OldestCommitStart();
+  return oldest < now ? now - oldest : std::chrono::steady_clock::duration{};
 }
 
 std::vector<InboxWriter::Pending> InboxWriter::TakeBatch(std::unique_lock<std::mutex>& lock) {
@@ -82,17 +87,11 @@ std::vector<InboxWriter::Pending> InboxWriter::TakeBatch(std::unique_lock<std::m
   // A commit that takes unusually long (a slow disk, a lock, a connection
   // that hangs) does not hold the others up: after `join_slow_after_` an
   // idle writer takes what waits.
-  auto oldest_commit = [&] {
-    auto oldest = std::chrono::steady_clock::time_point::max();
-    for (auto since : busy_since_)
-      if (since != std::chrono::steady_clock::time_point{}) oldest = std::min(oldest, since);
-    return oldest;
-  };
   for (;;) {
     if (stopping_) break;
     if (!queue_.empty()) {
       if (busy_ == 0 || queue_.size() >= config_.batch_max) break;
-      auto join_at = oldest_commit() + join_slow_after_;
+      auto join_at = OldestCommitStart() + join_slow_after_;  // busy_: one is set
       if (std::chrono::steady_clock::now() >= join_at) break;
       cv_.wait_until(lock, join_at);
     } else {

@@ -5,8 +5,8 @@
 // InboxStore (one database connection); a batch closes at `batch_max`
 // records or `linger` after its first record. One writer commits at a time
 // unless a full batch waits or the commit in progress is slow; then another
-// joins. No network thread ever blocks
-// on the database. Thread-safe; Stop() drains what is queued.
+// joins. No network thread ever blocks on the database. Thread-safe; Stop()
+// drains what is queued.
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
@@ -103,6 +103,9 @@ class InboxWriter {
 
   void Run(int index);
   std::vector<Pending> TakeBatch(std::unique_lock<std::mutex>& lock);
+  // When the oldest commit in progress began (time_point::max() when none);
+  // under mu_.
+  std::chrono::steady_clock::time_point OldestCommitStart() const;
   void WriteBatch(storage::InboxStore& store, std::vector<Pending>& batch, int index,
                   bool& trusted);
 
