@@ -73,6 +73,22 @@ TEST(CallbackBodyTest, DifferentContentOrServiceChangesTheDedupKey) {
   EXPECT_NE(queued.dedup_key, other_service.dedup_key);
 }
 
+// Dedup keys stay in inbox_keys: a resend that reaches an upgraded daemon
+// must get the key the old one stored. Pinned: escapes, non-ASCII, numbers
+// (Boost.JSON writes 3.5 as 3.5E0), literals, empty containers, key order.
+TEST(CallbackBodyTest, TheDedupKeyAndTheStoredTextDoNotChangeBetweenVersions) {
+  auto b = MustParse("SmsService",
+                     R"({"username":"u","password":"p","requestId":"r-1",)"
+                     R"("z":[1,-2,3.5,1e300,true,false,null],)"
+                     R"("a":{"q":"say \"hi\"\\ \u00e9\u20ac\ud83d\ude00 \t\n\u0001","b":{}},)"
+                     R"("m":[],"callbackCount":2})");
+  EXPECT_EQ(b.dedup_key, "acdced4b60c01ad8daffc7891f185743c8030aa9b9c69b41199712bf094abe93");
+  EXPECT_EQ(b.stored_json,
+            "{\"a\":{\"b\":{},\"q\":\"say \\\"hi\\\"\\\\ \u00e9\u20ac\U0001F600 \\t\\n\\u0001\"},"
+            "\"m\":[],\"requestId\":\"r-1\",\"z\":[1,-2,3.5E0,1E300,true,false,null],"
+            "\"callbackCount\":2}");
+}
+
 TEST(CallbackBodyTest, NestedCallbackCountIsPartOfTheKey) {
   auto a = MustParse("S", R"({"inner":{"callbackCount":1}})");
   auto b = MustParse("S", R"({"inner":{"callbackCount":2}})");
