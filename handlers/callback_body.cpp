@@ -14,9 +14,37 @@ namespace {
 
 bool HasNul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
 
+// Appends `v` as JSON through one serializer reused for every key and
+// scalar: json::serialize() would build a serializer and a string each time.
+class JsonWriter {
+ public:
+  explicit JsonWriter(std::string& out) : out_(out) {}
+  void Key(json::string_view key) {
+    sr_.reset(key);
+    Drain();
+  }
+  void Scalar(const json::value& v) {
+    sr_.reset(&v);
+    Drain();
+  }
+  std::string& out() { return out_; }
+
+ private:
+  void Drain() {
+    while (!sr_.done()) {
+      json::string_view part = sr_.read(buf_, sizeof buf_);
+      out_.append(part.data(), part.size());
+    }
+  }
+  std::string& out_;
+  json::serializer sr_;
+  char buf_[512];
+};
+
 // Writes `v` with object keys sorted, so a resend whose keys come in another
 // order still gets the same key. Returns false on U+0000 anywhere.
-bool WriteCanonical(const json::value& v, std::string& out, bool top_level) {
+bool WriteCanonical(const json::value& v, JsonWriter& w, bool top_level) {
+  std::string& out = w.out();
   switch (v.kind()) {
     case json::kind::object: {
       const auto& obj = v.get_object();
@@ -35,9 +63,9 @@ bool WriteCanonical(const json::value& v, std::string& out, bool top_level) {
       out += '{';
       for (std::size_t i = 0; i < items.size(); ++i) {
         if (i) out += ',';
-        out += json::serialize(json::string_view(items[i]->key()));
+        w.Key(items[i]->key());
         out += ':';
-        if (!WriteCanonical(items[i]->value(), out, false)) return false;
+        if (!WriteCanonical(items[i]->value(), w, false)) return false;
       }
       out += '}';
       return true;
@@ -48,17 +76,17 @@ bool WriteCanonical(const json::value& v, std::string& out, bool top_level) {
       for (const auto& item : v.get_array()) {
         if (!first) out += ',';
         first = false;
-        if (!WriteCanonical(item, out, false)) return false;
+        if (!WriteCanonical(item, w, false)) return false;
       }
       out += ']';
       return true;
     }
     case json::kind::string:
       if (HasNul(v.get_string())) return false;
-      out += json::serialize(v);
+      w.Scalar(v);
       return true;
     default:
-      out += json::serialize(v);
+      w.Scalar(v);
       return true;
   }
 }
@@ -99,7 +127,8 @@ BodyResult ParseCallbackBody(std::string_view service, std::string_view raw) {
   canonical.reserve(raw.size() + service.size() + 1);
   canonical += service;
   canonical += '\n';
-  if (!WriteCanonical(value, canonical, true)) return {std::nullopt, BodyError::kUnstorable};
+  JsonWriter writer(canonical);
+  if (!WriteCanonical(value, writer, true)) return {std::nullopt, BodyError::kUnstorable};
 
   const auto& obj = value.get_object();
   ParsedBody body;
@@ -118,7 +147,7 @@ BodyResult ParseCallbackBody(std::string_view service, std::string_view raw) {
     body.stored_json.pop_back();  // '}'
     if (body.stored_json.size() > 1) body.stored_json += ',';
     body.stored_json += "\"callbackCount\":";
-    body.stored_json += json::serialize(it->value());
+    JsonWriter(body.stored_json).Scalar(it->value());
     body.stored_json += '}';
   }
   if (auto it = obj.find("deviceIds"); it != obj.end() && it->value().is_array() &&
