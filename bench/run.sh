@@ -79,23 +79,27 @@ nginx_pid=$!
 pids+=("$nginx_pid")
 
 (cd "$TSCB_ROOT/bench/node-receiver" && npm install --no-audit --no-fund --silent)
-start_node() {  # start_node WORKERS -> sets node_port, node_pid
+start_node() {  # start_node WORKERS -> sets node_port
   node_port=$(free_port)
   PORT=$node_port TLS_CERT="$work/tls/cert.pem" TLS_KEY="$work/tls/key.pem" WORKERS=$1 \
     PGHOST=127.0.0.1 PGPORT=$TSCB_PG_PORT PGUSER=postgres PGDATABASE=node \
-    node "$TSCB_ROOT/bench/node-receiver/server.js" >"$work/node.log" 2>&1 &
-  node_pid=$!
-  pids+=("$node_pid")
+    node "$TSCB_ROOT/bench/node-receiver/server.js" >"$work/node$1w.log" 2>&1 &
+  pids+=("$!")
   for _ in $(seq 100); do curl -sk -o /dev/null "https://localhost:$node_port/" && break; sleep 0.1; done
 }
 start_node 1
+node1_port=$node_port
+start_node 2
+node2_port=$node_port
 sleep 0.5
 
-# --- 64 keep-alive connections: alternate the three, ROUNDS times (medians below)
+# --- 64 keep-alive connections: alternate the four, ROUNDS times (medians
+# below; each Node.js worker count gets the same statistic as ts-callbackd)
 ROUNDS=${BENCH_ROUNDS:-3}
 for r in $(seq "$ROUNDS"); do
   run "tscb-ka64-r$r" tscb "$tscb_port" 64
-  run "node1w-ka64-r$r" node "$node_port" 64
+  run "node1w-ka64-r$r" node "$node1_port" 64
+  run "node2w-ka64-r$r" node "$node2_port" 64
   run "nginx-ka64-r$r" nginx "$nginx_port" 64
 done
 # --- the other scenarios, once each
@@ -106,9 +110,6 @@ run nginx-new64 nginx "$nginx_port" 64 --new-connection
 run tscb-resume64 tscb "$tscb_port" 64 --resume
 run nginx-resume64 nginx "$nginx_port" 64 --resume
 peak_rss=$(awk '/VmHWM/{print $2}' "/proc/$tscb_pid/status")
-kill -TERM "$node_pid"; wait "$node_pid" || true
-start_node 2
-run node2w-ka64 node "$node_port" 64
 
 # --- pgbench: the database alone, a callback-sized row per transaction, and 32
 psql "$PG_CONN" -qc "CREATE DATABASE pgb"
@@ -158,11 +159,11 @@ def med(prefix, key="rps"):
     vals = sorted(r[key] for r in rows if r["name"].startswith(prefix + "-r"))
     return vals[len(vals) // 2]
 t64, n64, g64 = med("tscb-ka64"), med("node1w-ka64"), med("nginx-ka64")
-node2 = by["node2w-ka64"]["rps"]
-node_best, node_name = (n64, "1 worker, median") if n64 >= node2 else (node2, "2 workers")
+node2 = med("node2w-ka64")
+node_best, node_name = (n64, "1 worker, median") if n64 >= node2 else (node2, "2 workers, median")
 print()
 print(f'medians of {len([r for r in rows if r["name"].startswith("tscb-ka64-r")])} alternated rounds at 64 keep-alive: '
-      f'ts-callbackd {t64:.0f}/s, Node.js {n64:.0f}/s, nginx {g64:.0f}/s')
+      f'ts-callbackd {t64:.0f}/s, Node.js {n64:.0f}/s (1 worker) and {node2:.0f}/s (2 workers), nginx {g64:.0f}/s')
 print(f'ts-callbackd / Node.js ({node_name}), 64 keep-alive: {t64/node_best:.2f}x   (target >= 3x)')
 print(f'ts-callbackd / nginx, 64 keep-alive:  {t64/g64:.2f}')
 print(f'ts-callbackd / nginx, 256 keep-alive: {by["tscb-ka256"]["rps"]/by["nginx-ka256"]["rps"]:.2f}')
