@@ -2,11 +2,9 @@
 
 #include <malloc.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 
 #include "daemon/thread_name.hpp"
 
@@ -82,49 +80,21 @@ void StatsSampler::Run() {
   }
 }
 
-bool FreeMemoryPolicy::ShouldTrim(std::size_t resident_bytes, std::size_t in_use_bytes) const {
-  if (!trimmed_) return true;
-  const auto grew = [](std::size_t now, std::size_t then) {
-    return static_cast<long long>(now) - static_cast<long long>(then);
-  };
-  return grew(resident_bytes, resident_) - grew(in_use_bytes, in_use_) >=
-         static_cast<long long>(kKeepFreeBytes);
-}
-
-void FreeMemoryPolicy::Trimmed(std::size_t resident_bytes, std::size_t in_use_bytes) {
-  trimmed_ = true;
-  resident_ = resident_bytes;
-  in_use_ = in_use_bytes;
-}
-
-namespace {
-
-// This process's resident memory in bytes (0 if /proc cannot say).
-std::size_t ResidentBytes() {
-  std::ifstream statm("/proc/self/statm");
-  std::size_t pages = 0, resident = 0;
-  if (!(statm >> pages >> resident)) return 0;
-  return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-}
-
-}  // namespace
-
 void StatsSampler::ReturnFreeMemory() {
-  // See FreeMemoryPolicy. malloc_trim gives whole free pages back; it takes
-  // each arena's lock briefly.
-  struct mallinfo2 heap = mallinfo2();
-  if (free_memory_.ShouldTrim(ResidentBytes(), heap.uordblks)) {
-    const auto start = std::chrono::steady_clock::now();
-    malloc_trim(0);
-    const auto took = std::chrono::steady_clock::now() - start;
-    heap = mallinfo2();
-    free_memory_.Trimmed(ResidentBytes(), heap.uordblks);
-    if (took > std::chrono::milliseconds(20))
-      spdlog::debug("memory: malloc_trim took {} ms",
-                    std::chrono::duration_cast<std::chrono::milliseconds>(took).count());
-  }
+  // A burst of handshakes or large bodies leaves free chunks in the middle
+  // of malloc's heaps, which glibc keeps; resident memory would then show
+  // the peak for ever (10,000 idle TLS connections opened in one burst:
+  // 470 MiB before, see bench/README.md). malloc_trim gives whole free pages
+  // back; it takes each arena's lock briefly.
+  const auto start = std::chrono::steady_clock::now();
+  malloc_trim(0);
+  const auto took = std::chrono::steady_clock::now() - start;
+  const struct mallinfo2 heap = mallinfo2();
   metrics_.SetHeap(static_cast<double>(heap.uordblks), static_cast<double>(heap.fordblks),
                    static_cast<double>(heap.hblkhd));
+  if (took > std::chrono::milliseconds(20))
+    spdlog::debug("memory: malloc_trim took {} ms",
+                  std::chrono::duration_cast<std::chrono::milliseconds>(took).count());
 }
 
 }  // namespace tscb::daemon

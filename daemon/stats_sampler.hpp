@@ -11,7 +11,6 @@
 // connection's time; the inbox gauges keep the interval.
 #include <chrono>
 #include <condition_variable>
-#include <cstddef>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -27,30 +26,6 @@ namespace tscb::daemon {
 std::chrono::milliseconds CountSpacing(std::chrono::milliseconds interval,
                                        std::chrono::steady_clock::duration took);
 
-// When to give malloc's free memory back to the system (malloc_trim). A
-// burst (10,000 TLS handshakes) leaves hundreds of MiB free and resident:
-// given back. What a steady load frees and takes again within seconds (a
-// few MiB of answers in flight) is kept: giving it back only to fault it in
-// again costs CPU, and resident memory would swing with every sample.
-// malloc's own free figure cannot tell the two apart (free chunks whose
-// pages were given back still count), so the free memory still resident is
-// estimated: what resident memory grew by since the last trim, less what
-// the bytes in use grew by.
-class FreeMemoryPolicy {
- public:
-  static constexpr std::size_t kKeepFreeBytes = 8 * 1024 * 1024;
-  // True if a trim is due: the first time, and whenever the estimate
-  // reaches kKeepFreeBytes.
-  bool ShouldTrim(std::size_t resident_bytes, std::size_t in_use_bytes) const;
-  // The figures right after a trim: the new baseline.
-  void Trimmed(std::size_t resident_bytes, std::size_t in_use_bytes);
-
- private:
-  bool trimmed_ = false;
-  std::size_t resident_ = 0;
-  std::size_t in_use_ = 0;
-};
-
 class StatsSampler {
  public:
   using StoreFactory = std::function<std::unique_ptr<storage::ProcessingStore>()>;
@@ -62,7 +37,6 @@ class StatsSampler {
  private:
   void Run();
   void ReturnFreeMemory();
-  FreeMemoryPolicy free_memory_;
 
   StoreFactory factory_;
   std::chrono::milliseconds interval_;

@@ -179,29 +179,6 @@ TEST(StatsSampler, CountsByStateTakeAtMostATwentiethOfTheTime) {
             milliseconds(5001));
 }
 
-// Free memory goes back to the system after a burst, not with every swing
-// of a steady load (resident memory stays flat over the soak, issue 8).
-TEST(StatsSampler, FreeMemoryIsGivenBackAfterABurstNotWithEverySwing) {
-  constexpr std::size_t kMiB = 1024 * 1024;
-  tscb::daemon::FreeMemoryPolicy policy;
-  EXPECT_TRUE(policy.ShouldTrim(40 * kMiB, 10 * kMiB));  // the first sample
-  policy.Trimmed(30 * kMiB, 10 * kMiB);
-  // In use rose by 5 MiB and fell back: 5 MiB free and resident, kept.
-  EXPECT_FALSE(policy.ShouldTrim(35 * kMiB, 10 * kMiB));
-  // In use grew with resident memory: nothing free.
-  EXPECT_FALSE(policy.ShouldTrim(80 * kMiB, 60 * kMiB));
-  // A burst came and went: 200 MiB resident, 190 of them free.
-  EXPECT_TRUE(policy.ShouldTrim(230 * kMiB, 20 * kMiB));
-  policy.Trimmed(45 * kMiB, 20 * kMiB);
-  EXPECT_FALSE(policy.ShouldTrim(45 * kMiB, 20 * kMiB));
-  // Exactly the free memory kept is one trim: 8 MiB more resident, no more in use.
-  EXPECT_FALSE(policy.ShouldTrim(53 * kMiB - 1, 20 * kMiB));
-  EXPECT_TRUE(policy.ShouldTrim(53 * kMiB, 20 * kMiB));
-  // In use fell below the baseline (its memory is free and still resident).
-  EXPECT_TRUE(policy.ShouldTrim(45 * kMiB, 12 * kMiB));
-  EXPECT_FALSE(policy.ShouldTrim(45 * kMiB, 13 * kMiB));
-}
-
 TEST(EndpointOf, AccountsIdsAndServiceNamesBecomePlaceholders) {
   using tscb::daemon::Metrics;
   EXPECT_EQ(Metrics::EndpointOf("/accounts/0000123456-00001/requests/"
