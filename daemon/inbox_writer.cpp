@@ -37,19 +37,23 @@ void InboxWriter::Enqueue(storage::InboxRecord record, asio::any_io_executor exe
                           Completion done) {
   std::size_t size;
   int busy;
+  bool late = false;
   {
     std::lock_guard lock(mu_);
     queue_.push_back({std::move(record), std::move(executor), std::move(done)});
     size = queue_.size();
     busy = busy_;
+    // Only the first record of a queue looks at the clock: once per batch.
+    if (size == 1 && busy > 0)
+      late = std::chrono::steady_clock::now() >= OldestCommitStart() + join_slow_after_;
   }
   if (metrics_) metrics_->InboxQueue().Increment();
-  // A writer that is committing takes the queue itself when it is done; only
-  // a full batch calls another one in, or the first record of a queue
-  // (an idle writer then watches how long the commit in progress takes).
+  // A writer that is committing takes the queue itself when it is done; an
+  // idle one is called in only for a full batch, when no writer commits, or
+  // when the commit in progress is already slow (TakeBatch).
   if (size >= config_.batch_max)
     cv_.notify_all();
-  else if (busy == 0 || size == 1)
+  else if (busy == 0 || late)
     cv_.notify_one();
 }
 
@@ -87,15 +91,24 @@ std::vector<InboxWriter::Pending> InboxWriter::TakeBatch(std::unique_lock<std::m
   // A commit that takes unusually long (a slow disk, a lock, a connection
   // that hangs) does not hold the others up: after `join_slow_after_` an
   // idle writer takes what waits.
+  // The idle writer sleeps until the commit in progress would become slow,
+  // not until each new record: no wake-up per batch on the busy path.
+  // Enqueue calls it in for the first record that arrives after that.
   for (;;) {
     if (stopping_) break;
-    if (!queue_.empty()) {
-      if (busy_ == 0 || queue_.size() >= config_.batch_max) break;
-      auto join_at = OldestCommitStart() + join_slow_after_;  // busy_: one is set
-      if (std::chrono::steady_clock::now() >= join_at) break;
+    const bool waiting = !queue_.empty();
+    if (waiting && (busy_ == 0 || queue_.size() >= config_.batch_max)) break;
+    if (busy_ == 0) {
+      cv_.wait(lock);  // (queue empty) until a record comes
+      continue;
+    }
+    auto join_at = OldestCommitStart() + join_slow_after_;
+    if (std::chrono::steady_clock::now() < join_at) {
       cv_.wait_until(lock, join_at);
+    } else if (waiting) {
+      break;  // a slow commit: take what waits
     } else {
-      cv_.wait(lock);
+      cv_.wait(lock);  // slow, but nothing waits: until a record comes
     }
   }
   if (queue_.empty()) return {};

@@ -155,6 +155,21 @@ TEST(InboxWriterTest, ASecondWriterTakesAPartBatchWhenACommitIsSlow) {
   for (const auto& r : t.results.got) EXPECT_EQ(r.status, WriteStatus::kStored);
 }
 
+TEST(InboxWriterTest, ARecordArrivingDuringAnAlreadySlowCommitIsTakenAtOnce) {
+  HeldCommits t(64, std::chrono::milliseconds(50));
+  t.Add(0, 1);
+  ASSERT_TRUE(t.CallsReach(1));
+  // The commit is slow before anything else arrives (the idle writer found
+  // the queue empty at its deadline); the next record is not held up by it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  t.Add(1, 2);
+  ASSERT_TRUE(t.CallsReach(2));
+  t.release.Now();
+  ASSERT_TRUE(t.results.WaitFor(2));
+  t.writer.Stop();
+  EXPECT_EQ(t.state->batch_sizes.size(), 2u);
+}
+
 TEST(InboxWriterTest, FailedCommitAnswersEveryWaiterWithFailure) {
   auto state = std::make_shared<FakeInboxState>();
   state->fail = true;
