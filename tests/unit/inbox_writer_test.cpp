@@ -113,6 +113,15 @@ struct HeldCommits {
     std::unique_lock lock(state->mu);
     return state->cv.wait_for(lock, std::chrono::seconds(10), [&] { return state->calls >= n; });
   }
+  // Lets the held commits go and stops the writer; true if all `answers`
+  // came, each one stored.
+  bool ReleaseAndStop(std::size_t answers) {
+    release.Now();
+    const bool came = results.WaitFor(answers);
+    writer.Stop();
+    for (const auto& r : results.got) EXPECT_EQ(r.status, WriteStatus::kStored);
+    return came;
+  }
 };
 
 TEST(InboxWriterTest, ASecondWriterJoinsOnlyForAFullBatch) {
@@ -130,14 +139,11 @@ TEST(InboxWriterTest, ASecondWriterJoinsOnlyForAFullBatch) {
   t.Add(8, 9);
   ASSERT_TRUE(t.CallsReach(2));
   t.Add(9, 12);
-  t.release.Now();
-  ASSERT_TRUE(t.results.WaitFor(12));
-  t.writer.Stop();
+  ASSERT_TRUE(t.ReleaseAndStop(12));
   // The last three went into whichever commit came next, all together.
   const auto& sizes = t.state->batch_sizes;
   EXPECT_EQ(sizes.size(), 3u);
   EXPECT_EQ(std::accumulate(sizes.begin(), sizes.end(), 0u), 12u);
-  for (const auto& r : t.results.got) EXPECT_EQ(r.status, WriteStatus::kStored);
 }
 
 TEST(InboxWriterTest, ASecondWriterTakesAPartBatchWhenACommitIsSlow) {
@@ -148,11 +154,8 @@ TEST(InboxWriterTest, ASecondWriterTakesAPartBatchWhenACommitIsSlow) {
   // full batch.
   t.Add(1, 3);
   ASSERT_TRUE(t.CallsReach(2));
-  t.release.Now();
-  ASSERT_TRUE(t.results.WaitFor(3));
-  t.writer.Stop();
+  ASSERT_TRUE(t.ReleaseAndStop(3));
   EXPECT_EQ(t.state->batch_sizes.size(), 2u);
-  for (const auto& r : t.results.got) EXPECT_EQ(r.status, WriteStatus::kStored);
 }
 
 TEST(InboxWriterTest, ARecordArrivingDuringAnAlreadySlowCommitIsTakenAtOnce) {
@@ -164,9 +167,7 @@ TEST(InboxWriterTest, ARecordArrivingDuringAnAlreadySlowCommitIsTakenAtOnce) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   t.Add(1, 2);
   ASSERT_TRUE(t.CallsReach(2));
-  t.release.Now();
-  ASSERT_TRUE(t.results.WaitFor(2));
-  t.writer.Stop();
+  ASSERT_TRUE(t.ReleaseAndStop(2));
   EXPECT_EQ(t.state->batch_sizes.size(), 2u);
 }
 
