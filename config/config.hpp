@@ -78,13 +78,18 @@ struct ServiceConfig {
   bool operator==(const ServiceConfig&) const = default;
 };
 
-// Defaults measured with bench/run.sh on 2 cores: no linger (a batch is what
-// queued while the previous commit ran) and two writers, so that one commits
-// while the other fills, beat longer lingers and larger batches.
+// Defaults measured with bench/run.sh and bench/ab.sh on 2 cores: no linger
+// (a batch is what queued while the previous commit ran) and two writers, so
+// that one commits while the other fills, beat longer lingers and larger
+// batches; a second commit that starts once the first has run 1 ms beat
+// waiting for a full batch (bench/README.md).
 struct InboxConfig {
   std::size_t batch_max = 64;  // callbacks per commit at most
   Duration linger{0};          // extra wait for company once a batch has one callback
   int writers = 2;             // threads, each with its own connection
+  // An idle writer takes what waits once the commit in progress has run
+  // this long (or at once when a full batch waits).
+  Duration join_after{1};
   bool operator==(const InboxConfig&) const = default;
 };
 

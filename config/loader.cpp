@@ -291,6 +291,7 @@ LoadResult LoadConfigTextUnguarded(const std::string& text, const std::string& n
   inbox.Read("batch_max", config.inbox.batch_max, 1, 10'000);
   inbox.Read("linger", config.inbox.linger, milliseconds(0), seconds(1));
   inbox.Read("writers", config.inbox.writers, 1, 64);
+  inbox.Read("join_after", config.inbox.join_after, milliseconds(0), seconds(1));
   inbox.Finish();
 
   MapReader admin = top.Map("admin");

@@ -45,7 +45,7 @@ void InboxWriter::Enqueue(storage::InboxRecord record, asio::any_io_executor exe
     busy = busy_;
     // Only the first record of a queue looks at the clock: once per batch.
     if (size == 1 && busy > 0)
-      late = std::chrono::steady_clock::now() >= OldestCommitStart() + join_slow_after_;
+      late = std::chrono::steady_clock::now() >= OldestCommitStart() + config_.join_after;
   }
   if (metrics_) metrics_->InboxQueue().Increment();
   // A writer that is committing takes the queue itself when it is done; an
@@ -82,18 +82,20 @@ std::chrono::steady_clock::duration InboxWriter::LongestCommit() const {
 }
 
 std::vector<InboxWriter::Pending> InboxWriter::TakeBatch(std::unique_lock<std::mutex>& lock) {
-  // While another writer commits, this one waits for a full batch: callbacks
-  // that arrive meanwhile go into that writer's next commit, one commit for
-  // all of them, instead of being split into small parallel ones (each costs
+  // While another writer's commit is young, this one waits: callbacks that
+  // arrive meanwhile go into that writer's next commit, one commit for all
+  // of them, instead of being split into small parallel ones (each costs
   // the database a WAL flush and the daemon a wake-up). Measured with
-  // bench/ab.sh: 25 callbacks per batch instead of 15, and a quarter less
-  // CPU per callback in PostgreSQL.
-  // A commit that takes unusually long (a slow disk, a lock, a connection
-  // that hangs) does not hold the others up: after `join_slow_after_` an
-  // idle writer takes what waits.
-  // The idle writer sleeps until the commit in progress would become slow,
-  // not until each new record: no wake-up per batch on the busy path.
-  // Enqueue calls it in for the first record that arrives after that.
+  // bench/ab.sh: 25 callbacks per batch instead of 15 when any waiting
+  // callback started a second commit at once.
+  // Once the commit in progress has run `join_after` (1 ms by default: at
+  // 15,000 callbacks/s about 15 wait by then), an idle writer takes what
+  // waits, so a second commit overlaps the first one's WAL flush and the
+  // callbacks wait less (bench/README.md). A full batch is taken at once.
+  // The same rule keeps a commit that hangs (a lock, a slow disk, a
+  // connection that stops answering) from holding the others up.
+  // The idle writer sleeps until that deadline, not until each new record;
+  // Enqueue calls it in for the first record that arrives after it.
   for (;;) {
     if (stopping_) break;
     const bool waiting = !queue_.empty();
@@ -102,7 +104,7 @@ std::vector<InboxWriter::Pending> InboxWriter::TakeBatch(std::unique_lock<std::m
       cv_.wait(lock);  // (queue empty) until a record comes
       continue;
     }
-    auto join_at = OldestCommitStart() + join_slow_after_;
+    auto join_at = OldestCommitStart() + config_.join_after;
     if (std::chrono::steady_clock::now() < join_at) {
       cv_.wait_until(lock, join_at);
     } else if (waiting) {

@@ -4,8 +4,8 @@
 // batch holding it has committed (or failed). Writer threads each own one
 // InboxStore (one database connection); a batch closes at `batch_max`
 // records or `linger` after its first record. One writer commits at a time
-// unless a full batch waits or the commit in progress is slow; then another
-// joins. No network thread ever blocks on the database. Thread-safe; Stop()
+// until a full batch waits or the commit in progress has run `join_after`;
+// then another joins. No network thread ever blocks on the database. Thread-safe; Stop()
 // drains what is queued.
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/async_result.hpp>
@@ -80,10 +80,6 @@ class InboxWriter {
     on_spooled_ = std::move(spooled);
   }
 
-  // An idle writer takes a part batch when another writer's commit has run
-  // this long (default 100 ms); before Start().
-  void JoinSlowCommitsAfter(std::chrono::milliseconds after) { join_slow_after_ = after; }
-
   // True while the last batch committed (or nothing was tried yet).
   bool Healthy() const;
   // How long the oldest commit still in progress has been running (zero
@@ -123,8 +119,7 @@ class InboxWriter {
   Stats stats_;
   bool healthy_ = true;
   std::vector<std::chrono::steady_clock::time_point> busy_since_;  // per writer; {} = idle
-  std::chrono::milliseconds join_slow_after_{100};
-  int busy_ = 0;  // writers in a commit
+  int busy_ = 0;                                                   // writers in a commit
   std::vector<std::thread> threads_;
 };
 

@@ -73,6 +73,7 @@ TEST(ConfigTest, ExampleYamlLoadsWithEveryKeyAndItsSecrets) {
   EXPECT_EQ(c.listener.limits.max_body_bytes, 65536u);
   EXPECT_EQ(c.inbox.linger, std::chrono::milliseconds(0));
   EXPECT_EQ(c.inbox.writers, 2);
+  EXPECT_EQ(c.inbox.join_after, std::chrono::milliseconds(1));
   EXPECT_EQ(c.listener.tls.certificate_file, (dir / "tls/cert.pem").string());
   EXPECT_EQ(c.rules.file, (dir / "rules.example.yaml").string());
   EXPECT_EQ(c.actions.concurrency, 16);
@@ -195,6 +196,8 @@ TEST(ConfigTest, DurationNeedsAUnit) {
 TEST(ConfigTest, DurationOutOfRangeIsRejected) {
   ExpectOneError(Load(std::string(kBase) + "inbox: { linger: 5s }\n"),
                  "inbox.linger: must be between 0ms and 1000ms");
+  ExpectOneError(Load(std::string(kBase) + "inbox: { join_after: 2s }\n"),
+                 "inbox.join_after: must be between 0ms and 1000ms");
 }
 
 TEST(ConfigTest, BooleanMustBeTrueOrFalse) {

@@ -56,11 +56,13 @@ storage::InboxRecord Record(int i) {
 }
 
 InboxWriter MakeWriter(std::shared_ptr<FakeInboxState> state, std::size_t batch_max,
-                       std::chrono::milliseconds linger, int writers = 1) {
+                       std::chrono::milliseconds linger, int writers = 1,
+                       std::chrono::milliseconds join_after = std::chrono::milliseconds(1)) {
   config::InboxConfig cfg;
   cfg.batch_max = batch_max;
   cfg.linger = linger;
   cfg.writers = writers;
+  cfg.join_after = join_after;
   return InboxWriter([state] { return std::make_unique<FakeInboxStore>(state); }, cfg, nullptr);
 }
 
@@ -101,9 +103,8 @@ struct HeldCommits {
   InboxWriter writer;
   ReleaseHold release{*state};  // destroyed first: the writer can stop
 
-  HeldCommits(std::size_t batch_max, std::chrono::milliseconds join_slow_after)
-      : writer(MakeWriter(state, batch_max, std::chrono::milliseconds(0), 2)) {
-    writer.JoinSlowCommitsAfter(join_slow_after);
+  HeldCommits(std::size_t batch_max, std::chrono::milliseconds join_after)
+      : writer(MakeWriter(state, batch_max, std::chrono::milliseconds(0), 2, join_after)) {
     writer.Start();
   }
   void Add(int from, int to) {
@@ -146,7 +147,7 @@ TEST(InboxWriterTest, ASecondWriterJoinsOnlyForAFullBatch) {
   EXPECT_EQ(std::accumulate(sizes.begin(), sizes.end(), 0u), 12u);
 }
 
-TEST(InboxWriterTest, ASecondWriterTakesAPartBatchWhenACommitIsSlow) {
+TEST(InboxWriterTest, ASecondWriterTakesAPartBatchOnceTheCommitHasRunJoinAfter) {
   HeldCommits t(64, std::chrono::milliseconds(50));
   t.Add(0, 1);
   ASSERT_TRUE(t.CallsReach(1));
@@ -158,7 +159,7 @@ TEST(InboxWriterTest, ASecondWriterTakesAPartBatchWhenACommitIsSlow) {
   EXPECT_EQ(t.state->batch_sizes.size(), 2u);
 }
 
-TEST(InboxWriterTest, ARecordArrivingDuringAnAlreadySlowCommitIsTakenAtOnce) {
+TEST(InboxWriterTest, ARecordArrivingAfterJoinAfterIsTakenAtOnce) {
   HeldCommits t(64, std::chrono::milliseconds(50));
   t.Add(0, 1);
   ASSERT_TRUE(t.CallsReach(1));
