@@ -108,9 +108,9 @@ std::vector<InboxWriter::Pending> InboxWriter::TakeBatch(std::unique_lock<std::m
     if (std::chrono::steady_clock::now() < join_at) {
       cv_.wait_until(lock, join_at);
     } else if (waiting) {
-      break;  // a slow commit: take what waits
+      break;  // the commit has run join_after: take what waits
     } else {
-      cv_.wait(lock);  // slow, but nothing waits: until a record comes
+      cv_.wait(lock);  // past join_after, but nothing waits: until a record comes
     }
   }
   if (queue_.empty()) return {};
