@@ -8,6 +8,9 @@
 #   AB_SECS=10 AB_CONNS=64 AB_ROUNDS=1 AB_THREADS=0 AB_LOG=info
 #   AB_EXTRA='inbox: { batch_max: 16 }'  more config, appended as is
 #   AB_SQL='...'  SQL run on the daemon's database once it is ready (a schema A/B)
+#   AB_PGCONF='max_wal_size = 8GB'  lines added to postgresql.conf (reloaded)
+#     before the daemon starts (a server-setting A/B; settings that need a
+#     restart do not take)
 # Needs a Release build (scripts/test.sh or bench/run.sh made one).
 set -euo pipefail
 . "$(dirname "$0")/../scripts/common.sh"
@@ -27,6 +30,10 @@ fi
 bench_workdir tscb-ab
 pg_start "$work/pg" >/dev/null
 psql "$PG_CONN" -qc "CREATE DATABASE tscb"
+if [ -n "${AB_PGCONF:-}" ]; then
+  printf '%s\n' "$AB_PGCONF" >>"$TSCB_PG_DIR/data/postgresql.conf"
+  psql "$PG_CONN" -qtAc "SELECT pg_reload_conf()" >/dev/null
+fi
 make_certs "$work/tls" >/dev/null
 head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$work/secret"
 port=$(free_port)
@@ -68,22 +75,27 @@ pg_ticks() {
   done
   echo "$t"
 }
+wal_lsn() { psql "$PG_CONN" -tAc "SELECT pg_current_wal_lsn()"; }
 batches() { curl -s "http://127.0.0.1:$admin_port/metrics" | awk '/^tscb_inbox_batches_total/{print $2}'; }
 sleep 2
 b0=$(batches)
 for r in $(seq "${AB_ROUNDS:-1}"); do
   d0=$(ticks "$daemon")
   p0=$(pg_ticks)
+  w0=$(wal_lsn)
   child_ticks >"$work/c0"
   out=$("$LOAD" --port "$port" --ca "$work/tls/ca.pem" --connections "$CONNS" --seconds "$SECS" \
     --run-id "ab$r" --username bench --password "$(cat "$work/secret")")
   child_ticks >"$work/c1"
   d1=$(ticks "$daemon")
   p1=$(pg_ticks)
+  wal=$(psql "$PG_CONN" -tAc "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$w0')::bigint")
+  checkpoints=$(psql "$PG_CONN" -tAc "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
   n=$(psql "host=127.0.0.1 port=$TSCB_PG_PORT user=postgres dbname=tscb" -tAc \
     "SELECT count(*) FROM tscb.inbox WHERE request_id LIKE 'ab$r-%'")
   b1=$(batches)
-  python3 - "$out" "$n" "$((d1 - d0))" "$((p1 - p0))" "$b0" "$b1" "$(($(cat "$work/c1") - $(cat "$work/c0")))" <<'PY'
+  python3 - "$out" "$n" "$((d1 - d0))" "$((p1 - p0))" "$b0" "$b1" "$(($(cat "$work/c1") - $(cat "$work/c0")))" \
+    "$wal" "$checkpoints" <<'PY'
 import json, sys
 d = json.loads(sys.argv[1]); n = int(sys.argv[2])
 hz = 100  # clock ticks per second (USER_HZ)
@@ -92,7 +104,8 @@ print(f"callbacks/s {d['rps']}  p99 {d['p99_ms']} ms  rows {n} = 2xx  "
       f"daemon {int(sys.argv[3]) / hz / n * 1e6:.1f} us/callback  "
       f"postgres {int(sys.argv[4]) / hz / n * 1e6:.1f} us/callback  "
       f"load {int(sys.argv[7]) / hz / n * 1e6:.1f} us/callback  "
-      f"batch {n / max(1, float(sys.argv[6]) - float(sys.argv[5])):.1f} callbacks")
+      f"batch {n / max(1, float(sys.argv[6]) - float(sys.argv[5])):.1f} callbacks  "
+      f"WAL {int(sys.argv[8]) / n:.0f} bytes/callback  checkpoints {sys.argv[9]} since start")
 PY
   b0=$b1
 done
