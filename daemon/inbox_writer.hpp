@@ -5,8 +5,8 @@
 // InboxStore (one database connection); a batch closes at `batch_max`
 // records or `linger` after its first record. One writer commits at a time
 // until a full batch waits or the commit in progress has run `join_after`;
-// then another joins. No network thread ever blocks on the database. Thread-safe; Stop()
-// drains what is queued.
+// then another joins. No network thread ever blocks on the database.
+// Thread-safe; Stop() drains what is queued.
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
@@ -119,7 +119,8 @@ class InboxWriter {
   Stats stats_;
   bool healthy_ = true;
   std::vector<std::chrono::steady_clock::time_point> busy_since_;  // per writer; {} = idle
-  int busy_ = 0;                                                   // writers in a commit
+  // Writers in a commit.
+  int busy_ = 0;
   std::vector<std::thread> threads_;
 };
 
