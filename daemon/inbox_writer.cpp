@@ -50,7 +50,7 @@ void InboxWriter::Enqueue(storage::InboxRecord record, asio::any_io_executor exe
   if (metrics_) metrics_->InboxQueue().Increment();
   // A writer that is committing takes the queue itself when it is done; an
   // idle one is called in only for a full batch, when no writer commits, or
-  // when the commit in progress is already slow (TakeBatch).
+  // when the commit in progress has already run join_after (TakeBatch).
   if (size >= config_.batch_max)
     cv_.notify_all();
   else if (busy == 0 || late)

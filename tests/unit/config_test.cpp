@@ -193,6 +193,12 @@ TEST(ConfigTest, DurationNeedsAUnit) {
                  "shutdown.grace_period: expected a duration");
 }
 
+TEST(ConfigTest, InboxJoinAfterIsRead) {
+  auto r = Load(std::string(kBase) + "inbox: { join_after: 5ms }\n");
+  ASSERT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors[0]);
+  EXPECT_EQ(r.config->inbox.join_after, std::chrono::milliseconds(5));
+}
+
 TEST(ConfigTest, DurationOutOfRangeIsRejected) {
   ExpectOneError(Load(std::string(kBase) + "inbox: { linger: 5s }\n"),
                  "inbox.linger: must be between 0ms and 1000ms");
