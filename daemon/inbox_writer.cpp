@@ -100,18 +100,19 @@ std::vector<InboxWriter::Pending> InboxWriter::TakeBatch(std::unique_lock<std::m
     if (stopping_) break;
     const bool waiting = !queue_.empty();
     if (waiting && (busy_ == 0 || queue_.size() >= config_.batch_max)) break;
-    if (busy_ == 0) {
-      cv_.wait(lock);  // (queue empty) until a record comes
-      continue;
+    if (busy_ > 0) {
+      auto join_at = OldestCommitStart() + config_.join_after;
+      if (std::chrono::steady_clock::now() < join_at) {
+        cv_.wait_until(lock, join_at);
+        continue;
+      }
+      if (waiting) break;  // the commit has run join_after: take what waits
     }
-    auto join_at = OldestCommitStart() + config_.join_after;
-    if (std::chrono::steady_clock::now() < join_at) {
-      cv_.wait_until(lock, join_at);
-    } else if (waiting) {
-      break;  // the commit has run join_after: take what waits
-    } else {
-      cv_.wait(lock);  // past join_after, but nothing waits: until a record comes
-    }
+    // Nothing waits, and no commit is young: until a record comes, or a
+    // commit starts (Run), whose deadline this writer must then watch.
+    ++unwatched_;
+    cv_.wait(lock);
+    --unwatched_;
   }
   if (queue_.empty()) return {};
   // Linger for company: one commit for many callbacks is the whole point.
@@ -134,14 +135,19 @@ void InboxWriter::Run(int index) {
   bool trusted = false;  // the store's connection worked on the last batch
   for (;;) {
     std::vector<Pending> batch;
+    bool wake_idle = false;
     {
       std::unique_lock lock(mu_);
       batch = TakeBatch(lock);
       if (!batch.empty()) {
         busy_since_[index] = std::chrono::steady_clock::now();
         ++busy_;
+        wake_idle = unwatched_ > 0;
       }
     }
+    // An idle writer asleep without a deadline learns of this commit, so
+    // that it joins if the commit runs past join_after (a hang included).
+    if (wake_idle) cv_.notify_all();
     if (batch.empty()) return;  // stopping and drained
     if (metrics_) metrics_->InboxQueue().Decrement(static_cast<double>(batch.size()));
     WriteBatch(*store, batch, index, trusted);

@@ -121,6 +121,8 @@ class InboxWriter {
   std::vector<std::chrono::steady_clock::time_point> busy_since_;  // per writer; {} = idle
   // Writers in a commit.
   int busy_ = 0;
+  // Idle writers asleep until a record comes, watching no commit's deadline.
+  int unwatched_ = 0;
   std::vector<std::thread> threads_;
 };
 
