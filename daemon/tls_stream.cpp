@@ -6,7 +6,7 @@
 
 namespace tscb::daemon {
 
-TlsStream::TlsStream(beast::tcp_stream&& tcp, ssl::context& ctx) : tcp_(std::move(tcp)) {
+TlsStream::TlsStream(beast::tcp_stream&& tcp, ssl::context& ctx, Role role) : tcp_(std::move(tcp)) {
   ssl_ = SSL_new(ctx.native_handle());
   in_ = BIO_new(BIO_s_mem());
   out_ = BIO_new(BIO_s_mem());
@@ -18,7 +18,10 @@ TlsStream::TlsStream(beast::tcp_stream&& tcp, ssl::context& ctx) : tcp_(std::mov
   }
   BIO_set_mem_eof_return(in_, -1);  // empty means "wait for more", not end of stream
   SSL_set_bio(ssl_, in_, out_);     // owned by ssl_ from here
-  SSL_set_accept_state(ssl_);
+  if (role == Role::kServer)
+    SSL_set_accept_state(ssl_);
+  else
+    SSL_set_connect_state(ssl_);
 }
 
 TlsStream::~TlsStream() { SSL_free(ssl_); }

@@ -1,11 +1,12 @@
 #pragma once
-// The callback listener's TLS stream: OpenSSL over a beast::tcp_stream, with
-// memory BIOs that hold only what is in transit, and buffers that Trim()
-// lets go, so an idle keep-alive connection holds a few KiB instead of the
-// ~66 KiB of fixed buffers in Asio's ssl::stream engine (measured with 2,000
-// idle connections). A busy connection keeps its buffers from one request to
-// the next. Written here because neither Asio nor Beast offers a TLS
-// stream whose buffers are sized by the traffic.
+// The TLS stream of the callback listener and of the outgoing HTTPS client:
+// OpenSSL over a beast::tcp_stream, with memory BIOs that hold only what is
+// in transit, and buffers that Trim() lets go, so an idle keep-alive
+// connection holds a few KiB instead of the ~66 KiB of fixed buffers in
+// Asio's ssl::stream engine (measured with 2,000 idle connections). A busy
+// connection keeps its buffers from one request to the next. Written here
+// because neither Asio nor Beast offers a TLS stream whose buffers are sized
+// by the traffic.
 //
 // It meets Beast's AsyncReadStream and AsyncWriteStream requirements, and
 // beast::get_lowest_layer() reaches the tcp_stream (timeouts, cancel). One
@@ -32,9 +33,12 @@ class TlsStream {
   using executor_type = beast::tcp_stream::executor_type;
   using next_layer_type = beast::tcp_stream;
 
-  // A server-side TLS stream over `tcp` with the context's certificate,
-  // settings and session cache.
-  TlsStream(beast::tcp_stream&& tcp, ssl::context& ctx);
+  enum class Role { kServer, kClient };
+  // A TLS stream over `tcp` with the context's settings: as a server, its
+  // certificate and session cache; as a client, its trust store and verify
+  // mode (set SNI and the expected peer name on native_handle() before the
+  // handshake).
+  TlsStream(beast::tcp_stream&& tcp, ssl::context& ctx, Role role = Role::kServer);
   ~TlsStream();
   TlsStream(const TlsStream&) = delete;
   TlsStream& operator=(const TlsStream&) = delete;
