@@ -4,9 +4,10 @@
 // in transit, and buffers that Trim() lets go, so an idle keep-alive
 // connection holds a few KiB instead of the ~66 KiB of fixed buffers in
 // Asio's ssl::stream engine (measured with 2,000 idle connections). A busy
-// connection keeps its buffers from one request to the next. Written here
-// because neither Asio nor Beast offers a TLS stream whose buffers are sized
-// by the traffic.
+// connection keeps its buffers from one request to the next (the HTTPS
+// client sets SSL_MODE_RELEASE_BUFFERS instead: its calls are few and wait
+// long for their answers). Written here because neither Asio nor Beast
+// offers a TLS stream whose buffers are sized by the traffic.
 //
 // It meets Beast's AsyncReadStream and AsyncWriteStream requirements, and
 // beast::get_lowest_layer() reaches the tcp_stream (timeouts, cancel). One

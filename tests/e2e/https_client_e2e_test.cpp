@@ -33,32 +33,20 @@ constexpr bool kSanitized = true;
 constexpr bool kSanitized = false;
 #endif
 
-// Answers every request 200 at once.
+// Answers every request 200, after `delay` (at once by default).
 class Answer200 final : public daemon::HttpHandler {
  public:
+  explicit Answer200(std::chrono::milliseconds delay = {}) : delay_(delay) {}
   std::optional<daemon::Response> OnHeader(const http::request_header<>&,
                                            daemon::RequestContext&) override {
     return std::nullopt;
   }
   asio::awaitable<daemon::Response> OnRequest(daemon::Request& req,
                                               daemon::RequestContext&) override {
-    co_return daemon::MakeJsonResponse(http::status::ok, req.version(), "{}");
-  }
-  void OnRejected(daemon::Rejection, const std::string&) override {}
-};
-
-// Answers every request 200 after `delay`.
-class AnswerLate final : public daemon::HttpHandler {
- public:
-  explicit AnswerLate(std::chrono::milliseconds delay) : delay_(delay) {}
-  std::optional<daemon::Response> OnHeader(const http::request_header<>&,
-                                           daemon::RequestContext&) override {
-    return std::nullopt;
-  }
-  asio::awaitable<daemon::Response> OnRequest(daemon::Request& req,
-                                              daemon::RequestContext&) override {
-    asio::steady_timer wait(co_await asio::this_coro::executor, delay_);
-    co_await wait.async_wait(asio::use_awaitable);
+    if (delay_.count() > 0) {
+      asio::steady_timer wait(co_await asio::this_coro::executor, delay_);
+      co_await wait.async_wait(asio::use_awaitable);
+    }
     co_return daemon::MakeJsonResponse(http::status::ok, req.version(), "{}");
   }
   void OnRejected(daemon::Rejection, const std::string&) override {}
@@ -219,7 +207,7 @@ TEST_F(HttpsClientTest, ACallWaitingForItsAnswerHoldsFewBytes) {
       asio::io_context ioc(1);
       auto tls = daemon::MakeServerTlsContext(
           config::TlsConfig{true, certs_.Path() + "/cert.pem", certs_.Path() + "/key.pem", false});
-      AnswerLate handler(std::chrono::milliseconds(500));
+      Answer200 handler(std::chrono::milliseconds(500));
       daemon::HttpServer server(ioc, "test", tls, daemon::ServerLimits{}, handler, nullptr);
       const std::uint16_t bound = server.Bind("127.0.0.1", 0);
       server.Start();
