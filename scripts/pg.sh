@@ -44,6 +44,8 @@ shared_buffers = 256MB
 fsync = on
 synchronous_commit = on
 CONF
+  # Diagnostics only (bench/README.md), e.g. pg_stat_statements.
+  if [ -n "${TSCB_PG_EXTRA_CONF:-}" ]; then printf '%s\n' "$TSCB_PG_EXTRA_CONF" >>"$dir/data/postgresql.conf"; fi
   runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
     >/dev/null || { cat "$dir/server.log" >&2; return 1; }
   PG_CONN="host=127.0.0.1 port=$TSCB_PG_PORT user=postgres dbname=postgres"
