@@ -306,6 +306,7 @@ LoadResult LoadConfigTextUnguarded(const std::string& text, const std::string& n
   processing.Read("workers", config.processing.workers, 0, 64);
   processing.Read("batch_max", config.processing.batch_max, 1, 10'000);
   processing.Read("poll_interval", config.processing.poll_interval, milliseconds(10), minutes(10));
+  processing.Read("linger", config.processing.linger, milliseconds(0), seconds(1));
   processing.Finish();
 
   MapReader requests = top.Map("requests");

@@ -247,7 +247,7 @@ int RunDaemon(const config::Config& config) {
   Processor processor(processing_store("processor", Planning::kPrepared),
                       ProcessorOptions{config.processing.workers, config.processing.batch_max,
                                        config.processing.poll_interval, config.actions.max_attempts,
-                                       config.account},
+                                       config.account, config.processing.linger},
                       &metrics, &rules);
   Dispatcher dispatcher(config, processing_store("dispatcher", Planning::kPrepared), &metrics);
   processor.OnActionsPlanned([&dispatcher] { dispatcher.Wake(); });

@@ -30,6 +30,8 @@ struct ProcessorOptions {
   std::chrono::milliseconds poll{1000};
   int action_max_attempts = 5;  // for planned actions that do not set their own
   std::string account;          // for rules, when a callback names none
+  // The wait after a batch smaller than batch_max (processing.linger).
+  std::chrono::milliseconds linger{0};
 };
 
 struct ProcessResult {
@@ -85,6 +87,8 @@ class Processor {
 
  private:
   void Run(int worker);
+  // Sleeps `duration`, or until Stop().
+  void Sleep(std::chrono::milliseconds duration) const;
   // The processing step, top to bottom: parse -> classify -> events ->
   // correlate -> mark processed. Throws on any failure (the caller rolls back).
   void ProcessRows(storage::ProcessingBatch& batch, const std::vector<storage::InboxRow>& rows,

@@ -256,6 +256,57 @@ TEST_F(ProcessorPgTest, TheWorkerThreadWakesOnNewInboxRows) {
   EXPECT_LT(waited, std::chrono::seconds(5));
 }
 
+// An event's created_at is the start of the transaction that wrote it.
+TEST_F(ProcessorPgTest, RowsArrivingWhileTheWorkerLingersShareOneTransaction) {
+  ProcessorOptions options{1, 100, std::chrono::milliseconds(30'000), 5, ""};
+  options.linger = std::chrono::milliseconds(1000);
+  Processor p([this] { return std::make_unique<PgProcessingStore>(db_.ConnectionString()); },
+              options, nullptr);
+  p.Start();
+  auto wait_for_events = [&](long n) {
+    auto start = std::chrono::steady_clock::now();
+    while (db_.Scalar("SELECT count(*) FROM tscb.events") < n &&
+           std::chrono::steady_clock::now() - start < std::chrono::seconds(10))
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  };
+  Store("CarrierService", CarrierBody("r0", "89148000000800139700"), "k0");
+  wait_for_events(1);  // a batch of one: the worker lingers for a second now
+  for (int i = 1; i <= 4; ++i) {
+    Store("CarrierService",
+          CarrierBody("r" + std::to_string(i), "8914800000080013970" + std::to_string(i)),
+          "k" + std::to_string(i));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  wait_for_events(5);
+  p.Stop();
+  ASSERT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events"), 5);
+  // Without the linger each of the four is claimed on its own NOTIFY.
+  EXPECT_EQ(db_.Scalar("SELECT count(DISTINCT created_at) FROM tscb.events"), 2);
+}
+
+TEST_F(ProcessorPgTest, AFullBatchIsFollowedWithoutLingering) {
+  for (int i = 0; i < 4; ++i)
+    Store("CarrierService",
+          CarrierBody("r" + std::to_string(i), "8914800000080013970" + std::to_string(i)),
+          "k" + std::to_string(i));
+  ProcessorOptions options{1, 2, std::chrono::milliseconds(30'000), 5, ""};
+  options.linger = std::chrono::milliseconds(1000);
+  Processor p([this] { return std::make_unique<PgProcessingStore>(db_.ConnectionString()); },
+              options, nullptr);
+  p.Start();
+  auto start = std::chrono::steady_clock::now();
+  while (db_.Scalar("SELECT count(*) FROM tscb.events") < 4 &&
+         std::chrono::steady_clock::now() - start < std::chrono::seconds(10))
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  p.Stop();
+  ASSERT_EQ(db_.Scalar("SELECT count(DISTINCT created_at) FROM tscb.events"), 2);
+  // Two full batches of a backlog, one straight after the other (a linger
+  // between them would put a second between their starts).
+  EXPECT_LT(db_.Scalar("SELECT (extract(epoch FROM max(created_at) - min(created_at)) * 1000)::int "
+                       "FROM tscb.events"),
+            500);
+}
+
 // libpq keeps each notification a connection receives until it is read. The
 // reconciler, the dispatcher and the stats sampler use their store only for
 // batches; had it LISTENed, each inbox insert would have cost them memory for

@@ -92,6 +92,7 @@ TEST(ConfigTest, ExampleYamlLoadsWithEveryKeyAndItsSecrets) {
   EXPECT_EQ(c.registration.interval, std::chrono::minutes(15));
   EXPECT_EQ(c.admin.api_token.Reveal(), "admin-token");
   EXPECT_EQ(c.processing.batch_max, 500u);
+  EXPECT_EQ(c.processing.linger, std::chrono::milliseconds(5));
   EXPECT_EQ(c.requests.DeadlineFor("activate"), std::chrono::minutes(30));
   EXPECT_EQ(c.requests.DeadlineFor("suspend"), std::chrono::minutes(20));
   EXPECT_EQ(c.retention.months, 13);
@@ -204,6 +205,8 @@ TEST(ConfigTest, DurationOutOfRangeIsRejected) {
                  "inbox.linger: must be between 0ms and 1000ms");
   ExpectOneError(Load(std::string(kBase) + "inbox: { join_after: 2s }\n"),
                  "inbox.join_after: must be between 0ms and 1000ms");
+  ExpectOneError(Load(std::string(kBase) + "processing: { linger: 2s }\n"),
+                 "processing.linger: must be between 0ms and 1000ms");
 }
 
 TEST(ConfigTest, BooleanMustBeTrueOrFalse) {
