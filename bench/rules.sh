@@ -20,6 +20,8 @@
 #  6. a soak at BENCH_SOAK_RATE (1,000/s) for BENCH_SOAK_SECONDS (600): the
 #     resident memory every 5 s, flat within 5 % after the first minute.
 # BENCH_SUMMARY=FILE also writes the figures there as JSON (bench/run.sh).
+# BENCH_EXTRA_CONFIG='processing: { linger: 0ms }' is appended to the
+# daemon's configuration as is (an A/B of a setting).
 # Stops everything it started, by PID.
 #   BENCH_ROWS=100000 BENCH_ROUNDS=3 BENCH_RATE=1000 BENCH_SECONDS=20 bench/rules.sh
 set -euo pipefail
@@ -109,6 +111,7 @@ rules: { file: rules100-sync.yaml }
 # in a later round; with the rounds at 10-20 ms on the saturated 2 cores, 64
 # in flight cap the dispatcher near 1,500 actions/s, under the 2,000/s sent.
 actions: { concurrency: $IN_FLIGHT }
+${BENCH_EXTRA_CONFIG:-}
 CONF
 } >"$work/config.yaml"
 chmod go-rwx "$work/config.yaml"
