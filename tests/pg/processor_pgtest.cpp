@@ -59,6 +59,28 @@ class ProcessorPgTest : public InboxFixture {
     return p.RegisterRequest(store, r);
   }
 
+  // Activation callback i: requestId r<i>, an ICCID of its own, key k<i>.
+  void StoreActivation(int i) {
+    Store("CarrierService",
+          CarrierBody("r" + std::to_string(i), "8914800000080013970" + std::to_string(i)),
+          "k" + std::to_string(i));
+  }
+
+  // A processor with its own worker threads.
+  std::unique_ptr<Processor> Worker(ProcessorOptions options) {
+    return std::make_unique<Processor>(
+        [this] { return std::make_unique<PgProcessingStore>(db_.ConnectionString()); }, options,
+        nullptr);
+  }
+
+  // Until there are `n` events, for 10 s at most.
+  void WaitForEvents(long long n) {
+    auto start = std::chrono::steady_clock::now();
+    while (db_.Scalar("SELECT count(*) FROM tscb.events") < n &&
+           std::chrono::steady_clock::now() - start < std::chrono::seconds(10))
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+
   std::string RequestState(const std::string& id) {
     auto v = db_.Column("SELECT state FROM tscb.pending_requests WHERE request_id = '" + id + "'");
     return v.empty() ? "" : v[0];
@@ -130,10 +152,7 @@ TEST_F(ProcessorPgTest, TwoProcessorsOnOneInboxNeverTakeTheSameRow) {
 }
 
 TEST_F(ProcessorPgTest, ARowThatThrowsIsMarkedFailedAndTheOthersGoOn) {
-  for (int i = 0; i < 5; ++i)
-    Store("CarrierService",
-          CarrierBody("r" + std::to_string(i), "8914800000080013970" + std::to_string(i)),
-          "k" + std::to_string(i));
+  for (int i = 0; i < 5; ++i) StoreActivation(i);
   auto p = MakeProcessor([](std::string_view service, const boost::json::object& body) {
     if (body.at("requestId") == "r2") throw std::runtime_error("classifier exploded on r2");
     return handlers::Classify(service, body);
@@ -240,17 +259,14 @@ TEST_F(ProcessorPgTest, ACallbackThatCameBeforeItsRequestIsMatchedWhenTheRequest
 }
 
 TEST_F(ProcessorPgTest, TheWorkerThreadWakesOnNewInboxRows) {
-  Processor p([this] { return std::make_unique<PgProcessingStore>(db_.ConnectionString()); },
-              ProcessorOptions{1, 100, std::chrono::milliseconds(30'000), 5, ""}, nullptr);
-  p.Start();
+  auto p = Worker(ProcessorOptions{1, 100, std::chrono::milliseconds(30'000), 5, ""});
+  p->Start();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // asleep on LISTEN now
   auto start = std::chrono::steady_clock::now();
-  Store("CarrierService", CarrierBody("r1", "89148000000800139701"), "k1");
-  while (db_.Scalar("SELECT count(*) FROM tscb.events") == 0 &&
-         std::chrono::steady_clock::now() - start < std::chrono::seconds(10))
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  StoreActivation(1);
+  WaitForEvents(1);
   auto waited = std::chrono::steady_clock::now() - start;
-  p.Stop();
+  p->Stop();
   EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events"), 1);
   // Far sooner than the 30 s poll: the NOTIFY woke it.
   EXPECT_LT(waited, std::chrono::seconds(5));
@@ -260,45 +276,29 @@ TEST_F(ProcessorPgTest, TheWorkerThreadWakesOnNewInboxRows) {
 TEST_F(ProcessorPgTest, RowsArrivingWhileTheWorkerLingersShareOneTransaction) {
   ProcessorOptions options{1, 100, std::chrono::milliseconds(30'000), 5, ""};
   options.linger = std::chrono::milliseconds(1000);
-  Processor p([this] { return std::make_unique<PgProcessingStore>(db_.ConnectionString()); },
-              options, nullptr);
-  p.Start();
-  auto wait_for_events = [&](long n) {
-    auto start = std::chrono::steady_clock::now();
-    while (db_.Scalar("SELECT count(*) FROM tscb.events") < n &&
-           std::chrono::steady_clock::now() - start < std::chrono::seconds(10))
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  };
-  Store("CarrierService", CarrierBody("r0", "89148000000800139700"), "k0");
-  wait_for_events(1);  // a batch of one: the worker lingers for a second now
+  auto p = Worker(options);
+  p->Start();
+  StoreActivation(0);
+  WaitForEvents(1);  // a batch of one: the worker lingers for a second now
   for (int i = 1; i <= 4; ++i) {
-    Store("CarrierService",
-          CarrierBody("r" + std::to_string(i), "8914800000080013970" + std::to_string(i)),
-          "k" + std::to_string(i));
+    StoreActivation(i);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  wait_for_events(5);
-  p.Stop();
+  WaitForEvents(5);
+  p->Stop();
   ASSERT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events"), 5);
   // Without the linger each of the four is claimed on its own NOTIFY.
   EXPECT_EQ(db_.Scalar("SELECT count(DISTINCT created_at) FROM tscb.events"), 2);
 }
 
 TEST_F(ProcessorPgTest, AFullBatchIsFollowedWithoutLingering) {
-  for (int i = 0; i < 4; ++i)
-    Store("CarrierService",
-          CarrierBody("r" + std::to_string(i), "8914800000080013970" + std::to_string(i)),
-          "k" + std::to_string(i));
+  for (int i = 0; i < 4; ++i) StoreActivation(i);
   ProcessorOptions options{1, 2, std::chrono::milliseconds(30'000), 5, ""};
   options.linger = std::chrono::milliseconds(1000);
-  Processor p([this] { return std::make_unique<PgProcessingStore>(db_.ConnectionString()); },
-              options, nullptr);
-  p.Start();
-  auto start = std::chrono::steady_clock::now();
-  while (db_.Scalar("SELECT count(*) FROM tscb.events") < 4 &&
-         std::chrono::steady_clock::now() - start < std::chrono::seconds(10))
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  p.Stop();
+  auto p = Worker(options);
+  p->Start();
+  WaitForEvents(4);
+  p->Stop();
   ASSERT_EQ(db_.Scalar("SELECT count(DISTINCT created_at) FROM tscb.events"), 2);
   // Two full batches of a backlog, one straight after the other (a linger
   // between them would put a second between their starts).
