@@ -19,10 +19,11 @@ struct HttpsClient::Connection {
   std::chrono::steady_clock::time_point idle_since;
 
   beast::tcp_stream& Tcp() { return tls ? tls->next_layer() : *plain; }
-  // Back in the pool: let go of what the exchange grew. OpenSSL's record
-  // buffers and the response buffer are allocated again by the next use
-  // (a few microseconds), so a pool of idle connections holds a few KiB
-  // each instead of about 100 KiB with Asio's ssl::stream.
+  // Back in the pool: let go of what the exchange grew (the response buffer,
+  // the TLS stream's own buffers and BIOs; OpenSSL's record buffers are
+  // already gone, SSL_MODE_RELEASE_BUFFERS). The next use allocates them
+  // again (a few microseconds), so a pool of idle connections holds a few
+  // KiB each instead of about 100 KiB with Asio's ssl::stream.
   void Trim() {
     buffer.clear();
     buffer.shrink_to_fit();

@@ -97,8 +97,10 @@ bool TlsStream::Resume(Step& step, boost::system::error_code& ec, std::size_t n)
 }
 
 void TlsStream::Trim() {
-  // Not SSL_MODE_RELEASE_BUFFERS: that frees and allocates the record
-  // buffers (about 17 KiB each) at every record of a busy connection.
+  // The listener trims here instead of setting SSL_MODE_RELEASE_BUFFERS,
+  // which frees and allocates the record buffers (about 17 KiB each) at
+  // every record of a busy connection; the HTTPS client sets the mode (its
+  // calls wait long for their answers), and then this finds none to free.
   (void)SSL_free_buffers(ssl_);  // 0 (kept) only while they hold data
   incoming_.reset();
   outgoing_ = std::string();
