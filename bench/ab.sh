@@ -100,7 +100,7 @@ import json, sys
 d = json.loads(sys.argv[1]); n = int(sys.argv[2])
 hz = 100  # clock ticks per second (USER_HZ)
 assert n == d["ok"], f"rows {n} != 2xx {d['ok']}"
-print(f"callbacks/s {d['rps']}  p99 {d['p99_ms']} ms  rows {n} = 2xx  "
+print(f"callbacks/s {d['rps']}  p50/p99/p99.9 {d['p50_ms']}/{d['p99_ms']}/{d['p999_ms']} ms  rows {n} = 2xx  "
       f"daemon {int(sys.argv[3]) / hz / n * 1e6:.1f} us/callback  "
       f"postgres {int(sys.argv[4]) / hz / n * 1e6:.1f} us/callback  "
       f"load {int(sys.argv[7]) / hz / n * 1e6:.1f} us/callback  "
