@@ -165,6 +165,27 @@ TEST_F(ProcessorPgTest, ARowThatThrowsIsMarkedFailedAndTheOthersGoOn) {
   EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events"), 4);
 }
 
+// The device rows are inserted without ON CONFLICT (the primary key is no
+// arbiter): an identifier an event names twice for one device must still be
+// stored once, and the batch must not fail.
+TEST_F(ProcessorPgTest, AnIdentifierNamedTwiceForOneDeviceIsStoredOnce) {
+  PgProcessingStore store(db_.ConnectionString());
+  storage::EventRecord e;
+  e.kind = "request.timeout";
+  e.status = "timed_out";
+  e.device_ids_json =
+      R"([[{"id":"5555559701","kind":"mdn"},{"id":"5555559701","kind":"mdn"}],[{"id":"5555559701","kind":"mdn"}]])";
+  auto batch = store.Begin();
+  auto ids = batch->InsertEvents({e});
+  batch->Commit();
+  ASSERT_EQ(ids.size(), 1u);
+  EXPECT_NE(ids[0], 0);
+  // Once per device: the second device names the same MDN, and is kept.
+  EXPECT_EQ(db_.Column("SELECT device_no || ':' || kind || ':' || id FROM tscb.event_devices "
+                       "ORDER BY 1"),
+            (std::vector<std::string>{"0:mdn:5555559701", "1:mdn:5555559701"}));
+}
+
 TEST_F(ProcessorPgTest, ReplayingProcessedRowsAddsNothing) {
   Store("CarrierService", CarrierBody("r1", "89148000000800139701"), "k1");
   Store(
