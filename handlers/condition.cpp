@@ -42,20 +42,33 @@ std::optional<int> Compare(const json::value& a, const json::value& b) {
 
 }  // namespace
 
-const json::value* EventField(const json::value& context, const FieldPath& path) {
+namespace {
+
+bool IsEventField(const std::string& name) {
   static const char* const kEventFields[] = {
       "kind",          "status",      "raw_status",     "account",    "request_id", "service",
       "event_id",      "received_at", "primary_device", "device_ids", "devices",    "error_code",
       "error_message", "payload",     "request",        "body"};
-  if (path.empty() || !context.is_object()) return nullptr;
   for (const char* f : kEventFields)
-    if (path[0] == f) return Lookup(context, path);
+    if (name == f) return true;
+  return false;
+}
+
+const json::value* FieldOf(const json::value& context, const FieldPath& path, bool event_field) {
+  if (path.empty() || !context.is_object()) return nullptr;
+  if (event_field) return Lookup(context, path);
   // Otherwise the payload's field, else the callback body's (so that both
   // "state" and "deviceResponse.activateResponse.state" work).
   for (const char* part : {"payload", "body"})
     if (auto* root = context.as_object().if_contains(part))
       if (auto* v = Lookup(*root, path)) return v;
   return nullptr;
+}
+
+}  // namespace
+
+const json::value* EventField(const json::value& context, const FieldPath& path) {
+  return FieldOf(context, path, !path.empty() && IsEventField(path[0]));
 }
 
 Condition Condition::Compile(const config::ConditionSpec& spec, std::vector<std::string>& errors) {
@@ -81,6 +94,8 @@ Condition Condition::Compile(const config::ConditionSpec& spec, std::vector<std:
   if (c.op_ == Op::kAll || c.op_ == Op::kAny || c.op_ == Op::kNot) return c;
 
   c.field_ = SplitPath(spec.field);
+  // Which root the path starts from is known now, not at each event.
+  c.event_field_ = !c.field_.empty() && IsEventField(c.field_[0]);
   for (const auto& seg : c.field_)
     if (seg.empty()) fail("'" + spec.field + "' is not a field path");
   boost::system::error_code ec;
@@ -137,7 +152,7 @@ bool Condition::Matches(const json::value& context) const {
     default:
       break;
   }
-  const json::value* v = EventField(context, field_);
+  const json::value* v = FieldOf(context, field_, event_field_);
   if (v && v->is_null()) v = nullptr;
   switch (op_) {
     case Op::kExists:

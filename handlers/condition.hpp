@@ -31,6 +31,7 @@ class Condition {
   enum class Op { kAll, kAny, kNot, kEq, kNe, kIn, kRegex, kGt, kGte, kLt, kLte, kExists };
   Op op_ = Op::kAll;
   FieldPath field_;
+  bool event_field_ = false;  // field_ names an event field, not the payload's
   boost::json::value operand_;
   std::shared_ptr<const std::regex> regex_;
   std::vector<Condition> children_;

@@ -70,7 +70,9 @@ bool KindMatches(const std::vector<std::string>& kinds, const std::string& kind)
   if (kinds.empty()) return true;
   for (const auto& k : kinds) {
     if (k == kind) return true;
-    if (k.size() > 2 && k.ends_with(".*") && kind.rfind(k.substr(0, k.size() - 1), 0) == 0)
+    // "provisioning.*": the prefix up to and with the dot.
+    if (k.size() > 2 && k.ends_with(".*") &&
+        kind.starts_with(std::string_view(k).substr(0, k.size() - 1)))
       return true;
   }
   return false;
