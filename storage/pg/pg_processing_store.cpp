@@ -1,7 +1,10 @@
 #include "storage/pg/pg_processing_store.hpp"
 
+#include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <boost/json/string_view.hpp>
+#include <cstdio>
+#include <limits>
 #include <pqxx/pqxx>
 #include <set>
 #include <utility>
@@ -180,9 +183,13 @@ SET devices = $2::jsonb, state = $3, received_callbacks = $4,
 WHERE request_id = $1
 )sql";
 
+// The bounds on received_at (the batch's earliest and latest, a second
+// wider) only prune: without them each id was looked up in every monthly
+// partition, the empty ones months ahead included.
 constexpr const char* kMarkProcessedSql = R"sql(
 UPDATE tscb.inbox SET state = 'processed', processed_at = now(), error = NULL
 WHERE id = ANY($1::bigint[])
+  AND received_at >= to_timestamp($2::float8) AND received_at <= to_timestamp($3::float8)
 )sql";
 
 constexpr const char* kMarkFailedSql = R"sql(
@@ -754,8 +761,21 @@ class PgBatch final : public ProcessingBatch {
   void MarkProcessed(const std::vector<InboxRow>& rows) override {
     if (rows.empty()) return;
     std::vector<std::int64_t> ids;
-    for (const auto& r : rows) ids.push_back(r.id);
-    Translate("mark inbox rows processed", [&] { Run(kMarkProcessedSql, BigintArray(ids)); });
+    double earliest = std::numeric_limits<double>::infinity();
+    double latest = -earliest;
+    for (const auto& r : rows) {
+      ids.push_back(r.id);
+      earliest = std::min(earliest, r.received_epoch);
+      latest = std::max(latest, r.received_epoch);
+    }
+    auto seconds = [](double epoch) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%.6f", epoch);
+      return std::string(text);
+    };
+    Translate("mark inbox rows processed", [&] {
+      Run(kMarkProcessedSql, BigintArray(ids), seconds(earliest - 1), seconds(latest + 1));
+    });
   }
 
   void MarkFailed(const InboxRow& row, const std::string& error) override {

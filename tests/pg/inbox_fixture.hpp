@@ -20,9 +20,12 @@ class InboxFixture : public ::testing::Test {
     storage::pg::Migrate(*conn);
   }
 
-  void Store(const std::string& service, const std::string& body, const std::string& key) {
+  // `received_us`: the arrival time (microseconds since 1970), 0 for now.
+  void Store(const std::string& service, const std::string& body, const std::string& key,
+             std::int64_t received_us = 0) {
     storage::pg::PgInboxStore store(db_.ConnectionString());
     storage::InboxRecord r;
+    r.received_us = received_us;
     r.service = service;
     r.source_ip = "127.0.0.1";
     r.dedup_key = key;

@@ -186,6 +186,24 @@ TEST_F(ProcessorPgTest, AnIdentifierNamedTwiceForOneDeviceIsStoredOnce) {
             (std::vector<std::string>{"0:mdn:5555559701", "1:mdn:5555559701"}));
 }
 
+// Marking a batch processed looks only in the partitions its arrival times
+// fall in; a batch that spans months (a callback that waited in the spool
+// over a month's end) is marked whole.
+TEST_F(ProcessorPgTest, ABatchSpanningMonthsIsMarkedProcessedInEachPartition) {
+  const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const std::int64_t day_us = 86400LL * 1000000;
+  Store("CarrierService", CarrierBody("r1", "89148000000800139701"), "k1", now_us - 35 * day_us);
+  Store("CarrierService", CarrierBody("r2", "89148000000800139702"), "k2");
+  Store("CarrierService", CarrierBody("r3", "89148000000800139703"), "k3", now_us + 70 * day_us);
+  ASSERT_EQ(db_.Scalar("SELECT count(DISTINCT tableoid) FROM tscb.inbox"), 3);
+  auto p = MakeProcessor();
+  auto r = Drain(p);
+  EXPECT_EQ(r.rows, 3u);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox WHERE state = 'processed'"), 3);
+}
+
 TEST_F(ProcessorPgTest, ReplayingProcessedRowsAddsNothing) {
   Store("CarrierService", CarrierBody("r1", "89148000000800139701"), "k1");
   Store(
