@@ -137,8 +137,8 @@ UPDATE tscb.events SET correlation = 'matched' WHERE request_id = $1 AND correla
 // shared one (every row of an inbox group commit has its commit's time)
 // were compared each with each.
 // The device rows need no ON CONFLICT: only events inserted by this
-// statement (new ids) get them, and DISTINCT drops an identifier named
-// twice for one device. As an arbiter the primary key cost each row a probe before
+// statement (new ids) get them, and DISTINCT drops an identifier named twice
+// for one device. As an arbiter the primary key cost each row a probe before
 // its insert and a second WAL record after it (speculative insertion): 500
 // events with 1,300 device rows took 11.8 ms instead of 13.7 (auto_explain,
 // bench/README.md).
