@@ -40,10 +40,6 @@ std::optional<int> Compare(const json::value& a, const json::value& b) {
   return std::nullopt;
 }
 
-}  // namespace
-
-namespace {
-
 bool IsEventField(const std::string& name) {
   static const char* const kEventFields[] = {
       "kind",          "status",      "raw_status",     "account",    "request_id", "service",
@@ -54,6 +50,9 @@ bool IsEventField(const std::string& name) {
   return false;
 }
 
+// The field `path` of an event context: an event field (`event_field`,
+// decided when the condition is compiled), else the payload's, else the
+// body's.
 const json::value* FieldOf(const json::value& context, const FieldPath& path, bool event_field) {
   if (path.empty() || !context.is_object()) return nullptr;
   if (event_field) return Lookup(context, path);
@@ -66,10 +65,6 @@ const json::value* FieldOf(const json::value& context, const FieldPath& path, bo
 }
 
 }  // namespace
-
-const json::value* EventField(const json::value& context, const FieldPath& path) {
-  return FieldOf(context, path, !path.empty() && IsEventField(path[0]));
-}
 
 Condition Condition::Compile(const config::ConditionSpec& spec, std::vector<std::string>& errors) {
   Condition c;

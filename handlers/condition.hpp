@@ -37,8 +37,4 @@ class Condition {
   std::vector<Condition> children_;
 };
 
-// The field `path` of an event context: an event field, else the payload's,
-// else the body's.
-const boost::json::value* EventField(const boost::json::value& context, const FieldPath& path);
-
 }  // namespace tscb::handlers

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <boost/json/string_view.hpp>
-#include <cstdio>
-#include <limits>
 #include <pqxx/pqxx>
 #include <set>
 #include <utility>
@@ -183,13 +181,13 @@ SET devices = $2::jsonb, state = $3, received_callbacks = $4,
 WHERE request_id = $1
 )sql";
 
-// The bounds on received_at (the batch's earliest and latest, a second
-// wider) only prune: without them each id was looked up in every monthly
-// partition, the empty ones months ahead included.
+// The bounds on received_at (the batch's earliest and latest) only prune:
+// without them each id was looked up in every monthly partition, the empty
+// ones months ahead included.
 constexpr const char* kMarkProcessedSql = R"sql(
 UPDATE tscb.inbox SET state = 'processed', processed_at = now(), error = NULL
 WHERE id = ANY($1::bigint[])
-  AND received_at >= to_timestamp($2::float8) AND received_at <= to_timestamp($3::float8)
+  AND received_at >= $2::timestamptz AND received_at <= $3::timestamptz
 )sql";
 
 constexpr const char* kMarkFailedSql = R"sql(
@@ -761,20 +759,14 @@ class PgBatch final : public ProcessingBatch {
   void MarkProcessed(const std::vector<InboxRow>& rows) override {
     if (rows.empty()) return;
     std::vector<std::int64_t> ids;
-    double earliest = std::numeric_limits<double>::infinity();
-    double latest = -earliest;
-    for (const auto& r : rows) {
-      ids.push_back(r.id);
-      earliest = std::min(earliest, r.received_epoch);
-      latest = std::max(latest, r.received_epoch);
-    }
-    auto seconds = [](double epoch) {
-      char text[32];
-      std::snprintf(text, sizeof text, "%.6f", epoch);
-      return std::string(text);
-    };
+    for (const auto& r : rows) ids.push_back(r.id);
+    // received_at is the server's own text of the time (exact); the epoch
+    // only orders the rows.
+    auto [earliest, latest] = std::minmax_element(
+        rows.begin(), rows.end(),
+        [](const InboxRow& a, const InboxRow& b) { return a.received_epoch < b.received_epoch; });
     Translate("mark inbox rows processed", [&] {
-      Run(kMarkProcessedSql, BigintArray(ids), seconds(earliest - 1), seconds(latest + 1));
+      Run(kMarkProcessedSql, BigintArray(ids), earliest->received_at, latest->received_at);
     });
   }
 
