@@ -90,6 +90,9 @@ struct InboxConfig {
   // An idle writer takes what waits once the commit in progress has run
   // this long (or at once when a full batch waits).
   Duration join_after{1};
+  // A commit wakes the processors (NOTIFY) at most this often; what commits
+  // in between is announced at the end of the interval. 0: every commit.
+  Duration notify_interval{5};
   bool operator==(const InboxConfig&) const = default;
 };
 

@@ -292,6 +292,7 @@ LoadResult LoadConfigTextUnguarded(const std::string& text, const std::string& n
   inbox.Read("linger", config.inbox.linger, milliseconds(0), seconds(1));
   inbox.Read("writers", config.inbox.writers, 1, 64);
   inbox.Read("join_after", config.inbox.join_after, milliseconds(0), seconds(1));
+  inbox.Read("notify_interval", config.inbox.notify_interval, milliseconds(0), seconds(1));
   inbox.Finish();
 
   MapReader admin = top.Map("admin");

@@ -81,7 +81,16 @@ std::chrono::steady_clock::duration InboxWriter::LongestCommit() const {
   return oldest < now ? now - oldest : std::chrono::steady_clock::duration{};
 }
 
-std::vector<InboxWriter::Pending> InboxWriter::TakeBatch(std::unique_lock<std::mutex>& lock) {
+bool InboxWriter::TakeAnnouncement(std::chrono::steady_clock::time_point now) {
+  if (config_.notify_interval.count() > 0 && now < announced_at_ + config_.notify_interval)
+    return false;
+  announced_at_ = now;
+  unannounced_ = false;  // the commit about to start covers the ones before it
+  return true;
+}
+
+std::vector<InboxWriter::Pending> InboxWriter::TakeBatch(std::unique_lock<std::mutex>& lock,
+                                                         bool& announce) {
   // While another writer's commit is young, this one waits: callbacks that
   // arrive meanwhile go into that writer's next commit, one commit for all
   // of them, instead of being split into small parallel ones (each costs
@@ -109,7 +118,21 @@ std::vector<InboxWriter::Pending> InboxWriter::TakeBatch(std::unique_lock<std::m
       if (waiting) break;  // the commit has run join_after: take what waits
     }
     // Nothing waits, and no commit is young: until a record comes, or a
-    // commit starts (Run), whose deadline this writer must then watch.
+    // commit starts (Run), whose deadline this writer must then watch, or
+    // rows committed without a notification are due to be announced.
+    if (unannounced_) {
+      auto due = announced_at_ + config_.notify_interval;
+      auto now = std::chrono::steady_clock::now();
+      if (now >= due) {
+        TakeAnnouncement(now);
+        announce = true;
+        return {};
+      }
+      ++unwatched_;
+      cv_.wait_until(lock, due);
+      --unwatched_;
+      continue;
+    }
     ++unwatched_;
     cv_.wait(lock);
     --unwatched_;
@@ -136,29 +159,55 @@ void InboxWriter::Run(int index) {
   for (;;) {
     std::vector<Pending> batch;
     bool wake_idle = false;
+    bool announce_only = false;
+    auto announce = storage::Announce::kLater;
     {
       std::unique_lock lock(mu_);
-      batch = TakeBatch(lock);
+      batch = TakeBatch(lock, announce_only);
       if (!batch.empty()) {
-        busy_since_[index] = std::chrono::steady_clock::now();
+        auto now = std::chrono::steady_clock::now();
+        busy_since_[index] = now;
         ++busy_;
         wake_idle = unwatched_ > 0;
+        if (TakeAnnouncement(now)) announce = storage::Announce::kNow;
+      } else if (!announce_only && unannounced_) {
+        // Stopping and drained: the last rows still get their notification.
+        unannounced_ = false;
+        announce_only = true;
       }
     }
     // An idle writer asleep without a deadline learns of this commit, so
     // that it joins if the commit runs past join_after (a hang included).
     if (wake_idle) cv_.notify_all();
+    if (announce_only) {
+      AnnounceStored(*store, index);
+      continue;
+    }
     if (batch.empty()) return;  // stopping and drained
     if (metrics_) metrics_->InboxQueue().Decrement(static_cast<double>(batch.size()));
-    WriteBatch(*store, batch, index, trusted);
+    WriteBatch(*store, batch, index, announce, trusted);
     std::lock_guard lock(mu_);
     busy_since_[index] = {};
     --busy_;
   }
 }
 
+void InboxWriter::AnnounceStored(storage::InboxStore& store, int index) {
+  try {
+    store.AnnounceStored();
+  } catch (const storage::StorageError& e) {
+    // Rare (the database went away since the last commit) and harmless: the
+    // processors poll at processing.poll_interval.
+    spdlog::warn(
+        "inbox writer {}: cannot wake the processors for stored callbacks ({}); they "
+        "find them at their next poll",
+        index, e.what());
+    if (metrics_) metrics_->InboxAnnounceFailures().Increment();
+  }
+}
+
 void InboxWriter::WriteBatch(storage::InboxStore& store, std::vector<Pending>& batch, int index,
-                             bool& trusted) {
+                             storage::Announce announce, bool& trusted) {
   std::vector<storage::InboxRecord> records;
   records.reserve(batch.size());
   for (auto& p : batch) records.push_back(std::move(p.record));
@@ -173,7 +222,7 @@ void InboxWriter::WriteBatch(storage::InboxStore& store, std::vector<Pending>& b
     error = "callbacks are waiting in the spool";
   } else {
     try {
-      outcomes = store.InsertBatch(records);
+      outcomes = store.InsertBatch(records, announce);
     } catch (const storage::StorageError& e) {
       error = e.what();
       // A connection that worked last time and is found dead now (a server
@@ -181,7 +230,7 @@ void InboxWriter::WriteBatch(storage::InboxStore& store, std::vector<Pending>& b
       // keys make the repeat harmless if the first commit did land.
       if (e.ConnectionLost() && trusted) {
         try {
-          outcomes = store.InsertBatch(records);
+          outcomes = store.InsertBatch(records, announce);
           error.clear();
         } catch (const storage::StorageError& again) {
           error = again.what();
@@ -198,9 +247,18 @@ void InboxWriter::WriteBatch(storage::InboxStore& store, std::vector<Pending>& b
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
   bool ok = error.empty();
+  const bool stored_any = ok && std::any_of(outcomes.begin(), outcomes.end(), [](const auto& o) {
+                            return o.status == storage::InsertStatus::kStored;
+                          });
   bool was_healthy, was_spooling;
   {
     std::lock_guard lock(mu_);
+    // New rows without a notification are announced later; so are the quiet
+    // commits before this one when its own notification did not go out (no
+    // new row, or no commit).
+    if (config_.notify_interval.count() > 0 &&
+        (announce == storage::Announce::kNow ? !stored_any : stored_any))
+      unannounced_ = true;
     was_healthy = healthy_;
     was_spooling = spooling_;
     spooling_ = spooled;

@@ -6,6 +6,8 @@
 // records or `linger` after its first record. One writer commits at a time
 // until a full batch waits or the commit in progress has run `join_after`;
 // then another joins. No network thread ever blocks on the database.
+// A commit wakes the processors (Announce::kNow) at most every
+// `notify_interval`; what commits in between is announced at the end of it.
 // Thread-safe; Stop() drains what is queued.
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/async_result.hpp>
@@ -98,12 +100,17 @@ class InboxWriter {
   static void Complete(std::vector<Pending>& batch, const std::vector<WriteResult>& results);
 
   void Run(int index);
-  std::vector<Pending> TakeBatch(std::unique_lock<std::mutex>& lock);
+  // Empty when stopping and drained, or when `announce` is set: then the
+  // rows committed without a notification are due to be announced.
+  std::vector<Pending> TakeBatch(std::unique_lock<std::mutex>& lock, bool& announce);
+  // Under mu_: whether the next batch carries the notification.
+  bool TakeAnnouncement(std::chrono::steady_clock::time_point now);
+  void AnnounceStored(storage::InboxStore& store, int index);
   // When the oldest commit in progress began (time_point::max() when none);
   // under mu_.
   std::chrono::steady_clock::time_point OldestCommitStart() const;
   void WriteBatch(storage::InboxStore& store, std::vector<Pending>& batch, int index,
-                  bool& trusted);
+                  storage::Announce announce, bool& trusted);
 
   StoreFactory factory_;
   config::InboxConfig config_;
@@ -123,6 +130,10 @@ class InboxWriter {
   int busy_ = 0;
   // Idle writers asleep until a record comes, watching no commit's deadline.
   int unwatched_ = 0;
+  // When the last notification was taken (by a batch or AnnounceStored), and
+  // whether rows committed since may not be covered by one.
+  std::chrono::steady_clock::time_point announced_at_{};
+  bool unannounced_ = false;
   std::vector<std::thread> threads_;
 };
 

@@ -101,6 +101,12 @@ Metrics::Metrics(const std::vector<std::string>& services)
                          .Help("Inbox batches that failed to commit")
                          .Register(*registry_)
                          .Add({});
+  inbox_announce_failures_ =
+      &prometheus::BuildCounter()
+           .Name("tscb_inbox_announce_failures_total")
+           .Help("Notifications of stored callbacks to the processors that failed (they poll)")
+           .Register(*registry_)
+           .Add({});
   batch_size_ = &prometheus::BuildHistogram()
                      .Name("tscb_inbox_batch_records")
                      .Help("Callbacks per inbox transaction")

@@ -61,6 +61,7 @@ class Metrics {
   prometheus::Counter& InboxBatches() { return *inbox_batches_; }
   prometheus::Counter& InboxRows() { return *inbox_rows_; }
   prometheus::Counter& InboxFailures() { return *inbox_failures_; }
+  prometheus::Counter& InboxAnnounceFailures() { return *inbox_announce_failures_; }
   prometheus::Gauge& InboxQueue() { return *inbox_queue_; }
   void ObserveBatch(std::size_t records, double seconds) {
     batch_size_->Observe(static_cast<double>(records));
@@ -164,6 +165,7 @@ class Metrics {
   prometheus::Counter* inbox_batches_ = nullptr;
   prometheus::Counter* inbox_rows_ = nullptr;
   prometheus::Counter* inbox_failures_ = nullptr;
+  prometheus::Counter* inbox_announce_failures_ = nullptr;
   prometheus::Gauge* inbox_queue_ = nullptr;
   prometheus::Histogram* batch_size_ = nullptr;
   prometheus::Histogram* batch_seconds_ = nullptr;

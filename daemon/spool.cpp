@@ -339,7 +339,7 @@ void SpoolDrainer::Run() {
         continue;
       }
       if (!store) store = factory_();
-      store->InsertBatch(records);
+      store->InsertBatch(records, storage::Announce::kNow);
     } catch (const std::exception& e) {
       if (!failing)
         spdlog::warn("spool: cannot move callbacks into the inbox yet ({}); retrying every second",

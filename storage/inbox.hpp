@@ -26,6 +26,12 @@ struct InboxRecord {
 
 enum class InsertStatus { kStored, kDuplicate };
 
+// Whether a batch's commit wakes the processors waiting for new inbox rows
+// (LISTEN tscb_inbox, in this daemon and in others sharing the database).
+// kLater: the caller announces the rows itself, with AnnounceStored() or a
+// later batch's kNow, so that one notification covers many commits.
+enum class Announce { kNow, kLater };
+
 struct InsertOutcome {
   InsertStatus status = InsertStatus::kStored;
   std::int64_t inbox_id = 0;  // the new row, or the row a duplicate matched
@@ -54,8 +60,12 @@ class InboxStore {
   virtual ~InboxStore() = default;
   // One transaction for the whole batch; one outcome per record, in order.
   // A record whose dedup key is already stored (or repeats earlier in the
-  // batch) is a duplicate: no new row, its delivery count goes up.
-  virtual std::vector<InsertOutcome> InsertBatch(std::span<const InboxRecord> records) = 0;
+  // batch) is a duplicate: no new row, its delivery count goes up. With
+  // kNow, a batch that stores a new row wakes the processors at its commit.
+  virtual std::vector<InsertOutcome> InsertBatch(std::span<const InboxRecord> records,
+                                                 Announce announce) = 0;
+  // Wakes the processors now: rows committed with kLater are waiting.
+  virtual void AnnounceStored() = 0;
 };
 
 }  // namespace tscb::storage

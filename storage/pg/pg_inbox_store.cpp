@@ -3,6 +3,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/string_view.hpp>
 #include <pqxx/pqxx>
+#include <string_view>
 #include <unordered_map>
 
 #include "storage/pg/connection.hpp"
@@ -11,13 +12,14 @@ namespace tscb::storage::pg {
 namespace {
 
 constexpr const char* kInsertName = "tscb_inbox_insert";
+constexpr const char* kInsertAnnounceName = "tscb_inbox_insert_announce";
 // The batch arrives as one JSON array: one parse on the server, one
 // statement, however many callbacks. A dedup key is claimed in inbox_keys
 // first; only claimed keys get an inbox row. Data-modifying CTEs always run
 // to completion, whether or not the final SELECT reads them. The answer is
 // the claimed keys with their new ids (keys in a batch are distinct); the
 // others were stored before.
-constexpr const char* kInsertSql = R"sql(
+constexpr std::string_view kInsertWith = R"sql(
 WITH input AS (
     SELECT r->>'k' COLLATE "C" AS dedup_key, r->>'s' AS service,
            (r->>'ip')::inet AS source_ip, (r->>'a')::int AS attempt,
@@ -37,8 +39,15 @@ WITH input AS (
     FROM input i JOIN claimed c USING (dedup_key)
     RETURNING id
 )
-SELECT dedup_key, inbox_id FROM claimed
 )sql";
+constexpr std::string_view kInsertSelect = "SELECT dedup_key, inbox_id FROM claimed";
+// The same, waking the processors at commit (Announce::kNow). The sub-select
+// is an init plan: it runs once, and only when a key was claimed (a batch of
+// resends stores nothing new). A NOTIFY holds a database-wide lock from the
+// commit until its WAL flush, which is why not every batch carries one.
+constexpr std::string_view kInsertAnnounceSelect =
+    "SELECT dedup_key, inbox_id, (SELECT pg_notify('tscb_inbox', '')) FROM claimed";
+constexpr const char* kAnnounceSql = "SELECT pg_notify('tscb_inbox', '')";
 
 constexpr const char* kTouchName = "tscb_inbox_touch";
 // A resend: keep the highest attempt number and count the delivery.
@@ -72,7 +81,8 @@ pqxx::connection& PgInboxStore::Connection() {
   if (!conn_) {
     conn_ = Connect(connection_string_);
     Translate("prepare inbox statements", [&] {
-      conn_->prepare(kInsertName, kInsertSql);
+      conn_->prepare(kInsertName, std::string(kInsertWith).append(kInsertSelect));
+      conn_->prepare(kInsertAnnounceName, std::string(kInsertWith).append(kInsertAnnounceSelect));
       conn_->prepare(kTouchName, kTouchSql);
     });
   }
@@ -83,7 +93,20 @@ void PgInboxStore::ConnectNow() { Connection(); }
 
 bool PgInboxStore::Connected() const { return conn_ && conn_->is_open(); }
 
-std::vector<InsertOutcome> PgInboxStore::InsertBatch(std::span<const InboxRecord> records) {
+void PgInboxStore::AnnounceStored() {
+  try {
+    Translate("announce stored callbacks", [&] {
+      pqxx::nontransaction tx(Connection());
+      tx.exec(kAnnounceSql);
+    });
+  } catch (const StorageError& e) {
+    if (e.ConnectionLost()) conn_.reset();
+    throw;
+  }
+}
+
+std::vector<InsertOutcome> PgInboxStore::InsertBatch(std::span<const InboxRecord> records,
+                                                     Announce announce) {
   std::vector<InsertOutcome> outcomes(records.size());
   if (records.empty()) return outcomes;
 
@@ -121,7 +144,8 @@ std::vector<InsertOutcome> PgInboxStore::InsertBatch(std::span<const InboxRecord
       // Autocommit: the insert is one statement, hence one transaction, and
       // costs one round trip instead of three (BEGIN, statement, COMMIT).
       pqxx::nontransaction tx(Connection());
-      pqxx::result rows = tx.exec_prepared(kInsertName, batch);
+      pqxx::result rows =
+          tx.exec_prepared(announce == Announce::kNow ? kInsertAnnounceName : kInsertName, batch);
       std::string touch = "[";
       auto add_touch = [&](const InboxRecord& r) {
         if (touch.size() > 1) touch += ',';

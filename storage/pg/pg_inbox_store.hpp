@@ -15,7 +15,9 @@ class PgInboxStore final : public InboxStore {
   explicit PgInboxStore(std::string connection_string);
   ~PgInboxStore() override;
 
-  std::vector<InsertOutcome> InsertBatch(std::span<const InboxRecord> records) override;
+  std::vector<InsertOutcome> InsertBatch(std::span<const InboxRecord> records,
+                                         Announce announce) override;
+  void AnnounceStored() override;
 
   // Opens the connection now (normally done by the first batch).
   void ConnectNow();

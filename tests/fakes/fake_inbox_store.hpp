@@ -20,6 +20,10 @@ struct FakeInboxState {
   // batches begun. Clear it under `mu` and notify `cv`.
   bool hold = false;
   std::size_t calls = 0;
+  // Per committed batch, whether it carried the notification (Announce::kNow);
+  // and the AnnounceStored() calls.
+  std::vector<bool> batch_announced;
+  std::size_t announcements = 0;
   std::condition_variable cv;
 };
 
@@ -27,14 +31,15 @@ class FakeInboxStore final : public storage::InboxStore {
  public:
   explicit FakeInboxStore(std::shared_ptr<FakeInboxState> state) : state_(std::move(state)) {}
 
-  std::vector<storage::InsertOutcome> InsertBatch(
-      std::span<const storage::InboxRecord> records) override {
+  std::vector<storage::InsertOutcome> InsertBatch(std::span<const storage::InboxRecord> records,
+                                                  storage::Announce announce) override {
     std::unique_lock lock(state_->mu);
     ++state_->calls;
     state_->cv.notify_all();
     state_->cv.wait(lock, [&] { return !state_->hold; });
     if (state_->fail) throw storage::StorageError("connection refused", true);
     state_->batch_sizes.push_back(records.size());
+    state_->batch_announced.push_back(announce == storage::Announce::kNow);
     std::vector<storage::InsertOutcome> out;
     for (const auto& r : records) {
       bool fresh = state_->keys.insert(r.dedup_key).second;
@@ -42,6 +47,13 @@ class FakeInboxStore final : public storage::InboxStore {
                      fresh ? state_->next_id++ : 0});
     }
     return out;
+  }
+
+  void AnnounceStored() override {
+    std::lock_guard lock(state_->mu);
+    if (state_->fail) throw storage::StorageError("connection refused", true);
+    ++state_->announcements;
+    state_->cv.notify_all();
   }
 
  private:

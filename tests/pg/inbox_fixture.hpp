@@ -32,7 +32,7 @@ class InboxFixture : public ::testing::Test {
     r.body_json = body;
     r.attempt = 1;
     std::vector<storage::InboxRecord> batch{r};
-    store.InsertBatch(batch);
+    store.InsertBatch(batch, storage::Announce::kNow);
   }
 
   // Processes until nothing is pending.

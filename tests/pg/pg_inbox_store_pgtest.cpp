@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <pqxx/pqxx>
+
 #include "storage/pg/connection.hpp"
 #include "storage/pg/migrator.hpp"
 #include "tests/support/test_database.hpp"
@@ -36,7 +38,7 @@ class PgInboxStoreTest : public ::testing::Test {
 TEST_F(PgInboxStoreTest, BatchIsStoredWithEveryColumn) {
   PgInboxStore store(db_.ConnectionString());
   std::vector<InboxRecord> batch = {Record("a"), Record("b", 2), Record("c")};
-  auto out = store.InsertBatch(batch);
+  auto out = store.InsertBatch(batch, Announce::kNow);
   ASSERT_EQ(out.size(), 3u);
   for (const auto& o : out) {
     EXPECT_EQ(o.status, InsertStatus::kStored);
@@ -56,9 +58,9 @@ TEST_F(PgInboxStoreTest, BatchIsStoredWithEveryColumn) {
 TEST_F(PgInboxStoreTest, ResendIsADuplicateOfTheStoredRowAndCountsTheDelivery) {
   PgInboxStore store(db_.ConnectionString());
   std::vector<InboxRecord> first = {Record("a", 1)};
-  auto stored = store.InsertBatch(first);
+  auto stored = store.InsertBatch(first, Announce::kNow);
   std::vector<InboxRecord> resend = {Record("a", 3)};
-  auto dup = store.InsertBatch(resend);
+  auto dup = store.InsertBatch(resend, Announce::kNow);
   ASSERT_EQ(dup[0].status, InsertStatus::kDuplicate);
   EXPECT_EQ(dup[0].inbox_id, stored[0].inbox_id);
   EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox"), 1);
@@ -69,7 +71,7 @@ TEST_F(PgInboxStoreTest, ResendIsADuplicateOfTheStoredRowAndCountsTheDelivery) {
 TEST_F(PgInboxStoreTest, SameKeyTwiceInOneBatchStoresOneRow) {
   PgInboxStore store(db_.ConnectionString());
   std::vector<InboxRecord> batch = {Record("a", 1), Record("b"), Record("a", 2)};
-  auto out = store.InsertBatch(batch);
+  auto out = store.InsertBatch(batch, Announce::kNow);
   EXPECT_EQ(out[0].status, InsertStatus::kStored);
   EXPECT_EQ(out[2].status, InsertStatus::kDuplicate);
   EXPECT_EQ(out[2].inbox_id, out[0].inbox_id);
@@ -80,14 +82,14 @@ TEST_F(PgInboxStoreTest, SameKeyTwiceInOneBatchStoresOneRow) {
 TEST_F(PgInboxStoreTest, DedupHoldsAcrossPartitions) {
   PgInboxStore store(db_.ConnectionString());
   std::vector<InboxRecord> first = {Record("a")};
-  store.InsertBatch(first);
+  store.InsertBatch(first, Announce::kNow);
   // Pretend the first delivery was stored two months ago, in another partition.
   db_.Exec("UPDATE tscb.inbox SET received_at = received_at - interval '40 days'");
   db_.Exec("UPDATE tscb.inbox_keys SET received_at = received_at - interval '40 days'");
   ASSERT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox WHERE tableoid::regclass::text = "
                        "'tscb.inbox_' || to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM')"),
             0);
-  auto out = store.InsertBatch(first);
+  auto out = store.InsertBatch(first, Announce::kNow);
   EXPECT_EQ(out[0].status, InsertStatus::kDuplicate);
   EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox"), 1);
   EXPECT_EQ(db_.Scalar("SELECT deliveries FROM tscb.inbox"), 2);
@@ -97,7 +99,7 @@ TEST_F(PgInboxStoreTest, UnreachableDatabaseThrowsConnectionLost) {
   PgInboxStore store("host=127.0.0.1 port=1 user=nobody dbname=none connect_timeout=2");
   std::vector<InboxRecord> batch = {Record("a")};
   try {
-    store.InsertBatch(batch);
+    store.InsertBatch(batch, Announce::kNow);
     FAIL() << "expected StorageError";
   } catch (const StorageError& e) {
     EXPECT_TRUE(e.ConnectionLost());
@@ -107,14 +109,54 @@ TEST_F(PgInboxStoreTest, UnreachableDatabaseThrowsConnectionLost) {
 TEST_F(PgInboxStoreTest, ReconnectsAfterItsConnectionIsKilled) {
   PgInboxStore store(db_.ConnectionString());
   std::vector<InboxRecord> a = {Record("a")};
-  store.InsertBatch(a);
+  store.InsertBatch(a, Announce::kNow);
   db_.ExecAdmin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" +
                 db_.Name() + "' AND pid <> pg_backend_pid()");
   std::vector<InboxRecord> b = {Record("b")};
-  EXPECT_THROW(store.InsertBatch(b), StorageError);  // the broken connection is noticed...
-  auto out = store.InsertBatch(b);                   // ...and replaced
+  EXPECT_THROW(store.InsertBatch(b, Announce::kNow),
+               StorageError);                       // the broken connection is noticed...
+  auto out = store.InsertBatch(b, Announce::kNow);  // ...and replaced
   EXPECT_EQ(out[0].status, InsertStatus::kStored);
   EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox"), 2);
+}
+
+// What the processors sleep on: LISTEN tscb_inbox on their own connection.
+class InboxListener final : public pqxx::notification_receiver {
+ public:
+  explicit InboxListener(pqxx::connection& conn)
+      : pqxx::notification_receiver(conn, "tscb_inbox") {}
+  void operator()(const std::string&, int) override { ++received; }
+  int received = 0;
+};
+
+// Waits up to `ms` for notifications; returns how many came in all so far.
+int Received(pqxx::connection& conn, InboxListener& listener, int ms) {
+  conn.get_notifs();
+  if (listener.received == 0) conn.await_notification(0, ms * 1000);
+  return listener.received;
+}
+
+TEST_F(PgInboxStoreTest, OnlyABatchWithAnnounceNowOrAnAnnouncementWakesTheProcessors) {
+  auto conn = Connect(db_.ConnectionString());
+  InboxListener listener(*conn);
+  PgInboxStore store(db_.ConnectionString());
+  std::vector<InboxRecord> quiet = {Record("a"), Record("b")};
+  ASSERT_EQ(store.InsertBatch(quiet, Announce::kLater)[0].status, InsertStatus::kStored);
+  EXPECT_EQ(Received(*conn, listener, 300), 0);
+
+  // Resends only: nothing new, so no notification even when asked.
+  std::vector<InboxRecord> resend = {Record("a", 2)};
+  ASSERT_EQ(store.InsertBatch(resend, Announce::kNow)[0].status, InsertStatus::kDuplicate);
+  EXPECT_EQ(Received(*conn, listener, 300), 0);
+
+  std::vector<InboxRecord> loud = {Record("c"), Record("d"), Record("e")};
+  store.InsertBatch(loud, Announce::kNow);
+  EXPECT_EQ(Received(*conn, listener, 5000), 1);  // one for the batch, not one per row
+
+  store.AnnounceStored();
+  listener.received = 0;
+  EXPECT_EQ(Received(*conn, listener, 5000), 1);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox"), 5);
 }
 
 }  // namespace

@@ -132,7 +132,7 @@ TEST_F(ProcessorPgTest, TwoProcessorsOnOneInboxNeverTakeTheSameRow) {
     r.attempt = 1;
     batch.push_back(r);
     if (batch.size() == 500) {
-      inbox.InsertBatch(batch);
+      inbox.InsertBatch(batch, storage::Announce::kNow);
       batch.clear();
     }
   }
@@ -363,7 +363,7 @@ TEST_F(ProcessorPgTest, AStoreThatNeverWaitsHoldsNoInboxNotifications) {
     r.dedup_key = "n" + std::to_string(i);
     r.body_json = "{}";
     r.attempt = 1;
-    inbox.InsertBatch(std::span(&r, 1));
+    inbox.InsertBatch(std::span(&r, 1), storage::Announce::kNow);
   }
   batch_only->Begin()->Commit();  // reads whatever the server sent it meanwhile
   const std::size_t after = mallinfo2().uordblks;

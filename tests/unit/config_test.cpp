@@ -74,6 +74,7 @@ TEST(ConfigTest, ExampleYamlLoadsWithEveryKeyAndItsSecrets) {
   EXPECT_EQ(c.inbox.linger, std::chrono::milliseconds(0));
   EXPECT_EQ(c.inbox.writers, 2);
   EXPECT_EQ(c.inbox.join_after, std::chrono::milliseconds(1));
+  EXPECT_EQ(c.inbox.notify_interval, std::chrono::milliseconds(5));
   EXPECT_EQ(c.listener.tls.certificate_file, (dir / "tls/cert.pem").string());
   EXPECT_EQ(c.rules.file, (dir / "rules.example.yaml").string());
   EXPECT_EQ(c.actions.concurrency, 16);
@@ -198,6 +199,14 @@ TEST(ConfigTest, InboxJoinAfterIsRead) {
   auto r = Load(std::string(kBase) + "inbox: { join_after: 5ms }\n");
   ASSERT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors[0]);
   EXPECT_EQ(r.config->inbox.join_after, std::chrono::milliseconds(5));
+}
+
+TEST(ConfigTest, InboxNotifyIntervalIsRead) {
+  auto r = Load(std::string(kBase) + "inbox: { notify_interval: 0ms }\n");
+  ASSERT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors[0]);
+  EXPECT_EQ(r.config->inbox.notify_interval, std::chrono::milliseconds(0));
+  ExpectOneError(Load(std::string(kBase) + "inbox: { notify_interval: 2s }\n"),
+                 "inbox.notify_interval: must be between 0ms and 1000ms");
 }
 
 TEST(ConfigTest, DurationOutOfRangeIsRejected) {

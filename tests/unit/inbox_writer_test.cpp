@@ -92,6 +92,66 @@ TEST(InboxWriterTest, BatchNeverExceedsBatchMax) {
   EXPECT_EQ(state->batch_sizes.size(), 4u);
 }
 
+InboxWriter MakeNotifyingWriter(std::shared_ptr<FakeInboxState> state,
+                                std::chrono::milliseconds notify_interval) {
+  config::InboxConfig cfg;
+  cfg.batch_max = 10;
+  cfg.notify_interval = notify_interval;
+  return InboxWriter([state] { return std::make_unique<FakeInboxStore>(state); }, cfg, nullptr);
+}
+
+// One callback at a time, each answered before the next: one batch each.
+void WriteOneByOne(InboxWriter& writer, Results& results, int from, int to) {
+  for (int i = from; i < to; ++i) {
+    writer.Enqueue(Record(i), results.Callback());
+    ASSERT_TRUE(results.WaitFor(static_cast<std::size_t>(i + 1)));
+  }
+}
+
+TEST(InboxWriterTest, CommitsWithinTheNotifyIntervalAreAnnouncedOnceAtItsEnd) {
+  auto state = std::make_shared<FakeInboxState>();
+  auto writer = MakeNotifyingWriter(state, std::chrono::seconds(1));
+  Results results;
+  writer.Start();
+  WriteOneByOne(writer, results, 0, 3);
+  {
+    std::lock_guard lock(state->mu);
+    // The first commit wakes the processors; the next two, within 1 s of
+    // it, leave that to the announcement at the end of the second.
+    EXPECT_EQ(state->batch_announced, (std::vector<bool>{true, false, false}));
+    EXPECT_EQ(state->announcements, 0u);
+  }
+  {
+    std::unique_lock lock(state->mu);
+    EXPECT_TRUE(state->cv.wait_for(lock, std::chrono::seconds(10),
+                                   [&] { return state->announcements >= 1; }));
+  }
+  writer.Stop();  // nothing committed since: no second announcement
+  EXPECT_EQ(state->announcements, 1u);
+}
+
+TEST(InboxWriterTest, WithNotifyIntervalZeroEveryCommitWakesTheProcessors) {
+  auto state = std::make_shared<FakeInboxState>();
+  auto writer = MakeNotifyingWriter(state, std::chrono::milliseconds(0));
+  Results results;
+  writer.Start();
+  WriteOneByOne(writer, results, 0, 3);
+  writer.Stop();
+  EXPECT_EQ(state->batch_announced, (std::vector<bool>{true, true, true}));
+  EXPECT_EQ(state->announcements, 0u);
+}
+
+TEST(InboxWriterTest, StopAnnouncesWhatCommittedWithoutANotification) {
+  auto state = std::make_shared<FakeInboxState>();
+  auto writer = MakeNotifyingWriter(state, std::chrono::hours(1));
+  Results results;
+  writer.Start();
+  WriteOneByOne(writer, results, 0, 2);
+  writer.Stop();
+  EXPECT_EQ(state->batch_announced, (std::vector<bool>{true, false}));
+  EXPECT_EQ(state->announcements, 1u);
+}
+
 // Two writers over a fake store whose commits wait until released.
 struct HeldCommits {
   std::shared_ptr<FakeInboxState> state = [] {
