@@ -3,6 +3,9 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <numeric>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/json.hpp>
@@ -10,6 +13,7 @@
 #include "daemon/processor.hpp"
 #include "daemon/time_format.hpp"
 #include "handlers/json_fields.hpp"
+#include "storage/inbox.hpp"  // StorageError
 
 namespace tscb::daemon {
 namespace json = boost::json;
@@ -267,12 +271,21 @@ asio::awaitable<std::vector<storage::OutboxAction>> Dispatcher::Round(
     const std::vector<Finished>& done, int room) {
   std::vector<char> recorded(done.size(), 0);
   std::vector<std::string> registered(done.size());
-  auto claimed = co_await db_.Run([&](storage::ProcessingStore& store) {
+  // The answers' requests are registered in byte order of their ids: each
+  // registration takes its id's advisory lock exclusively, and processors
+  // take theirs shared in the same order (pg_processing_store.cpp), so the
+  // two never wait for each other in a cycle.
+  std::vector<std::size_t> order(done.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) {
+    return done[x].result.request_id < done[y].result.request_id;
+  });
+  auto record = [&](storage::ProcessingStore& store) {
     auto batch = store.Begin();
     std::vector<storage::ActionResult> results;
     for (const auto& f : done) results.push_back(f.result);
     auto mine = batch->FinishActions(results);
-    for (std::size_t i = 0; i < done.size(); ++i) {
+    for (std::size_t i : order) {
       const auto& [a, r, body] = done[i];
       recorded[i] = mine[i];
       if (!recorded[i] || r.state != "succeeded" || r.request_id.empty() || a.correlate.empty())
@@ -296,6 +309,21 @@ asio::awaitable<std::vector<storage::OutboxAction>> Dispatcher::Round(
       rows = batch->ClaimActions(static_cast<std::size_t>(room), config_.actions.lease, owner_);
     batch->Commit();
     return rows;
+  };
+  auto claimed = co_await db_.Run([&](storage::ProcessingStore& store) {
+    // A transaction the server rolled back (a deadlock with another daemon's
+    // work, say) is run again at once: left to the lease, an answered call
+    // that is not safe to repeat would go to needs_review.
+    for (int attempt = 1;; ++attempt) {
+      try {
+        return record(store);
+      } catch (const storage::StorageError& e) {
+        if (!e.RolledBack() || attempt == 3) throw;
+        spdlog::warn("actions: recording {} answer(s) was rolled back ({}); trying again",
+                     done.size(), e.what());
+        if (metrics_) metrics_->CountRolledBack("dispatcher");
+      }
+    }
   });
   for (std::size_t i = 0; i < done.size(); ++i) {
     const auto& [a, r, body] = done[i];

@@ -150,6 +150,12 @@ Metrics::Metrics(const std::vector<std::string>& services)
                        .Name("tscb_operator_api_requests_total")
                        .Help("Operator API (/v1/...) requests by HTTP status answered")
                        .Register(*registry_);
+  rolled_back_ = &prometheus::BuildCounter()
+                      .Name("tscb_db_rolled_back_total")
+                      .Help(
+                          "Transactions the server rolled back (a deadlock or a serialization "
+                          "conflict) and that were run again, by part")
+                      .Register(*registry_);
   actions_ = &prometheus::BuildCounter()
                   .Name("tscb_actions_total")
                   .Help(

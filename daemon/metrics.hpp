@@ -114,6 +114,9 @@ class Metrics {
     actions_->Add({{"action", action}, {"result", result}}).Increment();
   }
   void CountActionsPlanned(std::size_t n) { actions_planned_->Increment(static_cast<double>(n)); }
+  // A transaction the server rolled back (deadlock, serialization) and that
+  // was run again; `part` names the thread's role.
+  void CountRolledBack(const std::string& part) { rolled_back_->Add({{"part", part}}).Increment(); }
   void CountRulesLoad(const std::string& result, std::size_t active) {
     rules_loads_->Add({{"result", result}}).Increment();
     if (result == "loaded") rules_active_->Set(static_cast<double>(active));
@@ -177,6 +180,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* reconciled_ = nullptr;
   prometheus::Family<prometheus::Counter>* actions_ = nullptr;
   prometheus::Counter* actions_planned_ = nullptr;
+  prometheus::Family<prometheus::Counter>* rolled_back_ = nullptr;
   prometheus::Family<prometheus::Counter>* rules_loads_ = nullptr;
   prometheus::Gauge* rules_active_ = nullptr;
   prometheus::Family<prometheus::Counter>* config_reloads_ = nullptr;

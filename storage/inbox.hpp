@@ -39,19 +39,25 @@ struct InsertOutcome {
 
 // Raised by stores; nothing of the failed call was committed, except where
 // `outcome_unknown` says the commit itself was cut off (a resend is then
-// harmless thanks to the dedup key).
+// harmless thanks to the dedup key). `rolled_back`: the server undid the
+// transaction to break a deadlock or a serialization conflict; the
+// connection is fine and the same work can be run again at once.
 class StorageError : public std::runtime_error {
  public:
-  StorageError(const std::string& what, bool connection_lost, bool outcome_unknown = false)
+  StorageError(const std::string& what, bool connection_lost, bool outcome_unknown = false,
+               bool rolled_back = false)
       : std::runtime_error(what),
         connection_lost_(connection_lost),
-        outcome_unknown_(outcome_unknown) {}
+        outcome_unknown_(outcome_unknown),
+        rolled_back_(rolled_back) {}
   bool ConnectionLost() const { return connection_lost_; }
   bool OutcomeUnknown() const { return outcome_unknown_; }
+  bool RolledBack() const { return rolled_back_; }
 
  private:
   bool connection_lost_;
   bool outcome_unknown_;
+  bool rolled_back_;
 };
 
 // Owned by one thread at a time (it holds one database connection).

@@ -74,10 +74,12 @@ FOR UPDATE
 
 // Processors take these shared, a new request's registration exclusive, so
 // that a callback processed while its request is being registered is
-// matched by one or the other (two-int advisory keys: class 4242).
+// matched by one or the other (two-int advisory keys: class 4242). Both
+// take them in byte order of the request ids (the dispatcher registers a
+// round's requests sorted), so that neither waits for the other in a cycle.
 constexpr const char* kShareRequestLocksSql = R"sql(
 SELECT count(pg_advisory_xact_lock_shared(4242, hashtext(x)))
-FROM (SELECT unnest($1::text[]) AS x ORDER BY 1) s
+FROM (SELECT unnest($1::text[]) COLLATE "C" AS x ORDER BY 1) s
 )sql";
 
 constexpr const char* kInsertRequestSql = R"sql(

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <pqxx/pqxx>
+#include <thread>
 
 #include "storage/pg/connection.hpp"
 #include "storage/pg/migrator.hpp"
@@ -157,6 +159,43 @@ TEST_F(PgInboxStoreTest, OnlyABatchWithAnnounceNowOrAnAnnouncementWakesTheProces
   listener.received = 0;
   EXPECT_EQ(Received(*conn, listener, 5000), 1);
   EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox"), 5);
+}
+
+// Two transactions that wait for each other's advisory lock: the server
+// breaks the cycle by rolling one of them back, which Translate must report
+// as rolled back (run it again) and not as a lost connection.
+TEST_F(PgInboxStoreTest, ADeadlockIsReportedAsRolledBackNotAsALostConnection) {
+  auto one = Connect(db_.ConnectionString());
+  auto two = Connect(db_.ConnectionString());
+  pqxx::work tx1(*one);
+  pqxx::work tx2(*two);
+  tx1.exec("SELECT pg_advisory_xact_lock(4243, 1)");
+  tx2.exec("SELECT pg_advisory_xact_lock(4243, 2)");
+  std::optional<StorageError> error1;
+  std::thread first([&] {
+    try {
+      Translate("first", [&] { tx1.exec("SELECT pg_advisory_xact_lock(4243, 2)"); });
+    } catch (const StorageError& e) {
+      error1 = e;
+    }
+  });
+  std::optional<StorageError> error2;
+  try {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the first one waits by now
+    Translate("second", [&] { tx2.exec("SELECT pg_advisory_xact_lock(4243, 1)"); });
+  } catch (const StorageError& e) {
+    error2 = e;
+  }
+  // The survivor holds both locks until its transaction ends.
+  if (!error2) tx2.abort();
+  first.join();
+  if (!error1) tx1.abort();
+  ASSERT_NE(error1.has_value(), error2.has_value()) << "exactly one is rolled back";
+  const StorageError& e = error1 ? *error1 : *error2;
+  EXPECT_TRUE(e.RolledBack()) << e.what();
+  EXPECT_FALSE(e.ConnectionLost());
+  EXPECT_FALSE(e.OutcomeUnknown());
+  EXPECT_NE(std::string(e.what()).find("deadlock"), std::string::npos) << e.what();
 }
 
 }  // namespace
