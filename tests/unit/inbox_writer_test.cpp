@@ -130,26 +130,29 @@ TEST(InboxWriterTest, CommitsWithinTheNotifyIntervalAreAnnouncedOnceAtItsEnd) {
   EXPECT_EQ(state->announcements, 1u);
 }
 
-TEST(InboxWriterTest, WithNotifyIntervalZeroEveryCommitWakesTheProcessors) {
+// Writes `n` callbacks one by one, then stops: which batches carried the
+// notification, and how many announcements followed.
+std::pair<std::vector<bool>, std::size_t> NotificationsOf(std::chrono::milliseconds interval,
+                                                          int n) {
   auto state = std::make_shared<FakeInboxState>();
-  auto writer = MakeNotifyingWriter(state, std::chrono::milliseconds(0));
+  auto writer = MakeNotifyingWriter(state, interval);
   Results results;
   writer.Start();
-  WriteOneByOne(writer, results, 0, 3);
+  WriteOneByOne(writer, results, 0, n);
   writer.Stop();
-  EXPECT_EQ(state->batch_announced, (std::vector<bool>{true, true, true}));
-  EXPECT_EQ(state->announcements, 0u);
+  return {state->batch_announced, state->announcements};
+}
+
+TEST(InboxWriterTest, WithNotifyIntervalZeroEveryCommitWakesTheProcessors) {
+  auto [announced, announcements] = NotificationsOf(std::chrono::milliseconds(0), 3);
+  EXPECT_EQ(announced, (std::vector<bool>{true, true, true}));
+  EXPECT_EQ(announcements, 0u);
 }
 
 TEST(InboxWriterTest, StopAnnouncesWhatCommittedWithoutANotification) {
-  auto state = std::make_shared<FakeInboxState>();
-  auto writer = MakeNotifyingWriter(state, std::chrono::hours(1));
-  Results results;
-  writer.Start();
-  WriteOneByOne(writer, results, 0, 2);
-  writer.Stop();
-  EXPECT_EQ(state->batch_announced, (std::vector<bool>{true, false}));
-  EXPECT_EQ(state->announcements, 1u);
+  auto [announced, announcements] = NotificationsOf(std::chrono::hours(1), 2);
+  EXPECT_EQ(announced, (std::vector<bool>{true, false}));
+  EXPECT_EQ(announcements, 1u);
 }
 
 // Two writers over a fake store whose commits wait until released.
