@@ -93,16 +93,21 @@ void PgInboxStore::ConnectNow() { Connection(); }
 
 bool PgInboxStore::Connected() const { return conn_ && conn_->is_open(); }
 
-void PgInboxStore::AnnounceStored() {
+template <class Fn>
+void PgInboxStore::OnConnection(const char* what, Fn&& fn) {
   try {
-    Translate("announce stored callbacks", [&] {
-      pqxx::nontransaction tx(Connection());
-      tx.exec(kAnnounceSql);
-    });
+    Translate(what, std::forward<Fn>(fn));
   } catch (const StorageError& e) {
-    if (e.ConnectionLost()) conn_.reset();
+    if (e.ConnectionLost()) conn_.reset();  // the next call reconnects
     throw;
   }
+}
+
+void PgInboxStore::AnnounceStored() {
+  OnConnection("announce stored callbacks", [&] {
+    pqxx::nontransaction tx(Connection());
+    tx.exec(kAnnounceSql);
+  });
 }
 
 std::vector<InsertOutcome> PgInboxStore::InsertBatch(std::span<const InboxRecord> records,
@@ -139,52 +144,47 @@ std::vector<InsertOutcome> PgInboxStore::InsertBatch(std::span<const InboxRecord
   }
   batch += ']';
 
-  try {
-    Translate("store callbacks", [&] {
-      // Autocommit: the insert is one statement, hence one transaction, and
-      // costs one round trip instead of three (BEGIN, statement, COMMIT).
-      pqxx::nontransaction tx(Connection());
-      pqxx::result rows =
-          tx.exec_prepared(announce == Announce::kNow ? kInsertAnnounceName : kInsertName, batch);
-      std::string touch = "[";
-      auto add_touch = [&](const InboxRecord& r) {
-        if (touch.size() > 1) touch += ',';
-        touch += "{\"a\":" + std::to_string(r.attempt) + ",\"k\":";
-        AppendString(touch, r.dedup_key);
-        touch += '}';
-      };
-      std::vector<bool> claimed(records.size(), false);
-      for (const auto& row : rows) {
-        auto it = first_of_key.find(std::string_view(row[0].c_str(), row[0].size()));
-        if (it == first_of_key.end())
-          throw StorageError("the database answered a key not sent", false);
-        claimed[it->second] = true;
-        outcomes[it->second] = {InsertStatus::kStored, row[1].as<std::int64_t>()};
-      }
+  OnConnection("store callbacks", [&] {
+    // Autocommit: the insert is one statement, hence one transaction, and
+    // costs one round trip instead of three (BEGIN, statement, COMMIT).
+    pqxx::nontransaction tx(Connection());
+    pqxx::result rows =
+        tx.exec_prepared(announce == Announce::kNow ? kInsertAnnounceName : kInsertName, batch);
+    std::string touch = "[";
+    auto add_touch = [&](const InboxRecord& r) {
+      if (touch.size() > 1) touch += ',';
+      touch += "{\"a\":" + std::to_string(r.attempt) + ",\"k\":";
+      AppendString(touch, r.dedup_key);
+      touch += '}';
+    };
+    std::vector<bool> claimed(records.size(), false);
+    for (const auto& row : rows) {
+      auto it = first_of_key.find(std::string_view(row[0].c_str(), row[0].size()));
+      if (it == first_of_key.end())
+        throw StorageError("the database answered a key not sent", false);
+      claimed[it->second] = true;
+      outcomes[it->second] = {InsertStatus::kStored, row[1].as<std::int64_t>()};
+    }
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      if (claimed[i]) continue;
+      if (repeat_of[i] == SIZE_MAX) outcomes[i].status = InsertStatus::kDuplicate;
+      add_touch(records[i]);
+    }
+    touch += ']';
+    // Resends only: count the delivery on the stored row. The callbacks are
+    // already durable, so this bookkeeping runs after the insert committed;
+    // if it fails the batch is answered 503 and the resend is a duplicate.
+    if (touch.size() > 2) {
+      std::unordered_map<std::string, std::int64_t> existing;
+      for (const auto& row : tx.exec_prepared(kTouchName, touch))
+        existing.emplace(row[0].as<std::string>(), row[1].as<std::int64_t>());
       for (std::size_t i = 0; i < records.size(); ++i) {
-        if (claimed[i]) continue;
-        if (repeat_of[i] == SIZE_MAX) outcomes[i].status = InsertStatus::kDuplicate;
-        add_touch(records[i]);
+        if (outcomes[i].status != InsertStatus::kDuplicate) continue;
+        auto it = existing.find(records[i].dedup_key);
+        if (it != existing.end()) outcomes[i].inbox_id = it->second;
       }
-      touch += ']';
-      // Resends only: count the delivery on the stored row. The callbacks are
-      // already durable, so this bookkeeping runs after the insert committed;
-      // if it fails the batch is answered 503 and the resend is a duplicate.
-      if (touch.size() > 2) {
-        std::unordered_map<std::string, std::int64_t> existing;
-        for (const auto& row : tx.exec_prepared(kTouchName, touch))
-          existing.emplace(row[0].as<std::string>(), row[1].as<std::int64_t>());
-        for (std::size_t i = 0; i < records.size(); ++i) {
-          if (outcomes[i].status != InsertStatus::kDuplicate) continue;
-          auto it = existing.find(records[i].dedup_key);
-          if (it != existing.end()) outcomes[i].inbox_id = it->second;
-        }
-      }
-    });
-  } catch (const StorageError& e) {
-    if (e.ConnectionLost()) conn_.reset();
-    throw;
-  }
+    }
+  });
   for (std::size_t i = 0; i < records.size(); ++i) {
     if (repeat_of[i] == SIZE_MAX) continue;
     const InsertOutcome& first = outcomes[repeat_of[i]];

@@ -25,6 +25,10 @@ class PgInboxStore final : public InboxStore {
 
  private:
   pqxx::connection& Connection();
+  // Runs `fn` under Translate; a lost connection is dropped (and reopened by
+  // the next call) before the StorageError goes on.
+  template <class Fn>
+  void OnConnection(const char* what, Fn&& fn);
 
   std::string connection_string_;
   std::unique_ptr<pqxx::connection> conn_;
