@@ -3,10 +3,15 @@
 // - DbWorker: one thread with one database connection; a coroutine awaits
 //   Run(fn) and is resumed on its own executor with fn's result (or its
 //   exception), so no network thread ever blocks on libpqxx (DESIGN.md
-//   section 4). A failure drops the connection; the next call reconnects.
+//   section 4). fn is one transaction: one the server rolled back to break
+//   a deadlock or a serialization conflict is run again at once, up to
+//   three times in all, on the same connection; any other failure drops
+//   the connection and the next call reconnects.
 // - Alarm: rings a worker's wait timer from any thread (stop, new work),
 //   the timer itself living in the worker coroutine's frame so that it dies
 //   with its io_context.
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -19,8 +24,10 @@
 #include <string>
 #include <type_traits>
 
+#include "daemon/metrics.hpp"
 #include "daemon/net.hpp"
 #include "daemon/thread_name.hpp"
+#include "storage/inbox.hpp"  // StorageError
 #include "storage/processing.hpp"
 
 namespace tscb::daemon {
@@ -28,8 +35,10 @@ namespace tscb::daemon {
 class DbWorker {
  public:
   using StoreFactory = std::function<std::unique_ptr<storage::ProcessingStore>()>;
-  // `name` names its thread (see thread_name.hpp).
-  DbWorker(StoreFactory factory, const std::string& name) : factory_(std::move(factory)) {
+  // `name` names its thread (see thread_name.hpp) and labels its rolled-back
+  // transactions in `metrics` (may be null).
+  DbWorker(StoreFactory factory, const std::string& name, Metrics* metrics = nullptr)
+      : factory_(std::move(factory)), name_(name), metrics_(metrics) {
     asio::post(pool_, [name] { NameThisThread(name); });
   }
   ~DbWorker() { pool_.join(); }
@@ -40,12 +49,24 @@ class DbWorker {
     co_await asio::post(pool_, asio::use_awaitable);
     std::exception_ptr error;
     std::optional<std::invoke_result_t<Fn, storage::ProcessingStore&>> result;
-    try {
-      if (!store_) store_ = factory_();
-      result.emplace(fn(*store_));
-    } catch (...) {
-      store_.reset();
-      error = std::current_exception();
+    for (int attempt = 1;; ++attempt) {
+      try {
+        if (!store_) store_ = factory_();
+        result.emplace(fn(*store_));
+      } catch (const storage::StorageError& e) {
+        if (e.RolledBack() && attempt < kAttempts) {
+          spdlog::warn("{}: a transaction was rolled back by the server ({}); running it again",
+                       name_, e.what());
+          if (metrics_) metrics_->CountRolledBack(name_);
+          continue;
+        }
+        if (!e.RolledBack()) store_.reset();
+        error = std::current_exception();
+      } catch (...) {
+        store_.reset();
+        error = std::current_exception();
+      }
+      break;
     }
     co_await asio::post(back, asio::use_awaitable);
     if (error) std::rethrow_exception(error);
@@ -53,7 +74,10 @@ class DbWorker {
   }
 
  private:
+  static constexpr int kAttempts = 3;
   StoreFactory factory_;
+  std::string name_;
+  Metrics* metrics_;
   asio::thread_pool pool_{1};
   std::unique_ptr<storage::ProcessingStore> store_;  // used on pool_ only
 };

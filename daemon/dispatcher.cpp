@@ -13,7 +13,6 @@
 #include "daemon/processor.hpp"
 #include "daemon/time_format.hpp"
 #include "handlers/json_fields.hpp"
-#include "storage/inbox.hpp"  // StorageError
 
 namespace tscb::daemon {
 namespace json = boost::json;
@@ -60,7 +59,7 @@ std::string RequestIdOf(const std::string& response) {
 
 Dispatcher::Dispatcher(const config::Config& config, StoreFactory factory, Metrics* metrics)
     : config_(config),
-      db_(std::move(factory), "tscb-dispatch"),
+      db_(std::move(factory), "tscb-dispatch", metrics),
       metrics_(metrics),
       owner_(HostAndPid()),
       backoff_(handlers::BackoffPolicy{config.actions.retry_initial, config.actions.retry_max, 2.0},
@@ -280,7 +279,7 @@ asio::awaitable<std::vector<storage::OutboxAction>> Dispatcher::Round(
   std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) {
     return done[x].result.request_id < done[y].result.request_id;
   });
-  auto record = [&](storage::ProcessingStore& store) {
+  auto claimed = co_await db_.Run([&](storage::ProcessingStore& store) {
     auto batch = store.Begin();
     std::vector<storage::ActionResult> results;
     for (const auto& f : done) results.push_back(f.result);
@@ -288,6 +287,7 @@ asio::awaitable<std::vector<storage::OutboxAction>> Dispatcher::Round(
     for (std::size_t i : order) {
       const auto& [a, r, body] = done[i];
       recorded[i] = mine[i];
+      registered[i].clear();  // from an attempt DbWorker ran again
       if (!recorded[i] || r.state != "succeeded" || r.request_id.empty() || a.correlate.empty())
         continue;
       boost::system::error_code ec;
@@ -309,21 +309,6 @@ asio::awaitable<std::vector<storage::OutboxAction>> Dispatcher::Round(
       rows = batch->ClaimActions(static_cast<std::size_t>(room), config_.actions.lease, owner_);
     batch->Commit();
     return rows;
-  };
-  auto claimed = co_await db_.Run([&](storage::ProcessingStore& store) {
-    // A transaction the server rolled back (a deadlock with another daemon's
-    // work, say) is run again at once: left to the lease, an answered call
-    // that is not safe to repeat would go to needs_review.
-    for (int attempt = 1;; ++attempt) {
-      try {
-        return record(store);
-      } catch (const storage::StorageError& e) {
-        if (!e.RolledBack() || attempt == 3) throw;
-        spdlog::warn("actions: recording {} answer(s) was rolled back ({}); trying again",
-                     done.size(), e.what());
-        if (metrics_) metrics_->CountRolledBack("dispatcher");
-      }
-    }
   });
   for (std::size_t i = 0; i < done.size(); ++i) {
     const auto& [a, r, body] = done[i];

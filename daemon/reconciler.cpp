@@ -17,7 +17,7 @@ namespace json = boost::json;
 Reconciler::Reconciler(const config::Config& config, StoreFactory factory, Metrics* metrics,
                        const RuleBook* rules)
     : config_(config),
-      db_(std::move(factory), "tscb-reconcile"),
+      db_(std::move(factory), "tscb-reconcile", metrics),
       metrics_(metrics),
       rules_(rules) {}
 
