@@ -192,7 +192,9 @@ Metrics::Metrics(const std::vector<std::string>& services)
   auto gauge = [this](const char* name, const char* help) {
     return &prometheus::BuildGauge().Name(name).Help(help).Register(*registry_).Add({});
   };
-  inbox_backlog_ = gauge("tscb_inbox_backlog", "Stored callbacks not processed yet");
+  inbox_backlog_ = gauge(
+      "tscb_inbox_backlog",
+      "Stored callbacks not processed yet (exact up to 10,000, estimated from the ids above)");
   inbox_oldest_ = gauge("tscb_inbox_oldest_pending_seconds",
                         "Age of the oldest callback not processed yet (0 when none)");
   inbox_failed_ = gauge("tscb_inbox_failed", "Stored callbacks whose processing failed");

@@ -105,9 +105,17 @@ struct EventRow {
   std::string body_json;     // the callback as stored, "" for events the daemon made
 };
 
+// How many pending inbox rows OperationalStats counts one by one.
+inline constexpr std::int64_t kBacklogCountedExactly = 10'000;
+
 // The daemon's state as the database holds it: for metrics (sampled) and
 // `ts-callbackd status`. Every count comes from an index.
 struct OperationalStats {
+  // Exact up to kBacklogCountedExactly. Beyond, that many plus the ids after
+  // the last of them up to the newest row: callbacks get their ids in the
+  // order they are stored and are processed in that order, so in a backlog
+  // this is the rows behind it, high by any processed out of turn and by
+  // ids a resend used up.
   std::int64_t inbox_pending = 0;
   double oldest_pending_seconds = 0;  // age of the oldest pending inbox row; 0 when none
   std::int64_t inbox_failed = 0;

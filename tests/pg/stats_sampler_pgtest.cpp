@@ -1,6 +1,6 @@
 // The stats sampler against a real database: its counts by state reach the
 // metrics, and once counting takes long against its interval it counts less
-// often and says so once.
+// often and says so once; the inbox backlog it reads.
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -58,6 +58,59 @@ TEST_F(StatsSamplerPgTest, CountsByStateReachTheMetricsAndAreSpacedOnceTheyTakeL
   EXPECT_EQ(testing::MetricSample(scrape, "tscb_actions_by_state{state=\"queued\"}"), 1);
   EXPECT_GT(testing::MetricSample(scrape, "tscb_stats_by_state_sampled_timestamp_seconds"), 0);
   EXPECT_GT(testing::MetricSample(scrape, "tscb_stats_sampled_timestamp_seconds"), 0);
+}
+
+// Rows straight into the inbox, in id order: `pending` of them.
+void InsertPending(const std::string& connection_string, int pending) {
+  auto conn = storage::pg::Connect(connection_string);
+  pqxx::work tx(*conn);
+  tx.exec(
+      "INSERT INTO tscb.inbox (id, received_at, service, dedup_key, body) "
+      "SELECT nextval('tscb.inbox_id_seq'), now(), 'CarrierService', 'k' || g, '{}' "
+      "FROM generate_series(1, " +
+      std::to_string(pending) + ") g");
+  tx.commit();
+}
+
+// Marks the pending rows from the `first`-th to the `last`-th (1-based, id
+// order) processed.
+void ProcessInOrder(const std::string& connection_string, int first, int last) {
+  auto conn = storage::pg::Connect(connection_string);
+  pqxx::work tx(*conn);
+  tx.exec(
+      "UPDATE tscb.inbox SET state = 'processed', processed_at = now() WHERE id IN "
+      "(SELECT id FROM tscb.inbox WHERE state = 'pending' ORDER BY id OFFSET " +
+      std::to_string(first - 1) + " LIMIT " + std::to_string(last - first + 1) + ")");
+  tx.commit();
+}
+
+std::int64_t Backlog(const std::string& connection_string) {
+  storage::pg::PgProcessingStore store(connection_string);
+  return store.Begin()->Stats(false).inbox_pending;
+}
+
+TEST_F(StatsSamplerPgTest, TheBacklogIsExactUpToTheLimitAndFromTheIdsBeyond) {
+  ASSERT_EQ(storage::kBacklogCountedExactly, 10'000);
+  InsertPending(db_.ConnectionString(), 3);
+  EXPECT_EQ(Backlog(db_.ConnectionString()), 3);
+
+  InsertPending(db_.ConnectionString(), 11'997);  // 12,000, past the limit
+  EXPECT_EQ(Backlog(db_.ConnectionString()), 12'000);
+
+  // Processed in id order, as processors take them: still exact.
+  ProcessInOrder(db_.ConnectionString(), 1, 1'500);
+  EXPECT_EQ(Backlog(db_.ConnectionString()), 10'500);
+
+  // Rows behind the first 10,000 processed out of turn: the estimate is high
+  // by them.
+  ProcessInOrder(db_.ConnectionString(), 10'001, 10'200);
+  EXPECT_EQ(Backlog(db_.ConnectionString()), 10'500);
+  // Rows among the first 10,000: counted one by one again.
+  ProcessInOrder(db_.ConnectionString(), 1, 200);
+  EXPECT_EQ(Backlog(db_.ConnectionString()), 10'100);
+
+  ProcessInOrder(db_.ConnectionString(), 1, 10'100);
+  EXPECT_EQ(Backlog(db_.ConnectionString()), 0);
 }
 
 }  // namespace
