@@ -17,19 +17,14 @@ class StatsSamplerPgTest : public InboxFixture {};
 
 TEST_F(StatsSamplerPgTest, CountsByStateReachTheMetricsAndAreSpacedOnceTheyTakeLong) {
   constexpr int kActions = 20'000;
-  {
-    auto conn = storage::pg::Connect(db_.ConnectionString());
-    pqxx::work tx(*conn);
-    tx.exec(
-        "INSERT INTO tscb.actions (idempotency_key, rule, action, method, target, safe, "
-        "max_attempts, state) SELECT 'k' || g, 'r', 'devices.list', 'POST', '/x', true, 1, "
-        "'succeeded' FROM generate_series(1, " +
-        std::to_string(kActions) + ") g");
-    tx.exec(
-        "INSERT INTO tscb.actions (idempotency_key, rule, action, method, target, safe, "
-        "max_attempts) VALUES ('queued-1', 'r', 'devices.list', 'POST', '/x', true, 1)");
-    tx.commit();
-  }
+  db_.Exec(
+      "INSERT INTO tscb.actions (idempotency_key, rule, action, method, target, safe, "
+      "max_attempts, state) SELECT 'k' || g, 'r', 'devices.list', 'POST', '/x', true, 1, "
+      "'succeeded' FROM generate_series(1, " +
+      std::to_string(kActions) + ") g");
+  db_.Exec(
+      "INSERT INTO tscb.actions (idempotency_key, rule, action, method, target, safe, "
+      "max_attempts) VALUES ('queued-1', 'r', 'devices.list', 'POST', '/x', true, 1)");
   std::ostringstream log;
   auto previous = spdlog::default_logger();
   spdlog::set_default_logger(std::make_shared<spdlog::logger>(
@@ -61,27 +56,19 @@ TEST_F(StatsSamplerPgTest, CountsByStateReachTheMetricsAndAreSpacedOnceTheyTakeL
 }
 
 // Rows straight into the inbox, in id order: `pending` of them.
-void InsertPending(const std::string& connection_string, int pending) {
-  auto conn = storage::pg::Connect(connection_string);
-  pqxx::work tx(*conn);
-  tx.exec(
-      "INSERT INTO tscb.inbox (id, received_at, service, dedup_key, body) "
-      "SELECT nextval('tscb.inbox_id_seq'), now(), 'CarrierService', 'k' || g, '{}' "
-      "FROM generate_series(1, " +
-      std::to_string(pending) + ") g");
-  tx.commit();
+std::string InsertPending(int pending) {
+  return "INSERT INTO tscb.inbox (id, received_at, service, dedup_key, body) "
+         "SELECT nextval('tscb.inbox_id_seq'), now(), 'CarrierService', 'k' || g, '{}' "
+         "FROM generate_series(1, " +
+         std::to_string(pending) + ") g";
 }
 
 // Marks the pending rows from the `first`-th to the `last`-th (1-based, id
 // order) processed.
-void ProcessInOrder(const std::string& connection_string, int first, int last) {
-  auto conn = storage::pg::Connect(connection_string);
-  pqxx::work tx(*conn);
-  tx.exec(
-      "UPDATE tscb.inbox SET state = 'processed', processed_at = now() WHERE id IN "
-      "(SELECT id FROM tscb.inbox WHERE state = 'pending' ORDER BY id OFFSET " +
-      std::to_string(first - 1) + " LIMIT " + std::to_string(last - first + 1) + ")");
-  tx.commit();
+std::string ProcessInOrder(int first, int last) {
+  return "UPDATE tscb.inbox SET state = 'processed', processed_at = now() WHERE id IN "
+         "(SELECT id FROM tscb.inbox WHERE state = 'pending' ORDER BY id OFFSET " +
+         std::to_string(first - 1) + " LIMIT " + std::to_string(last - first + 1) + ")";
 }
 
 std::int64_t Backlog(const std::string& connection_string) {
@@ -91,25 +78,25 @@ std::int64_t Backlog(const std::string& connection_string) {
 
 TEST_F(StatsSamplerPgTest, TheBacklogIsExactUpToTheLimitAndFromTheIdsBeyond) {
   ASSERT_EQ(storage::kBacklogCountedExactly, 10'000);
-  InsertPending(db_.ConnectionString(), 3);
+  db_.Exec(InsertPending(3));
   EXPECT_EQ(Backlog(db_.ConnectionString()), 3);
 
-  InsertPending(db_.ConnectionString(), 11'997);  // 12,000, past the limit
+  db_.Exec(InsertPending(11'997));  // 12,000, past the limit
   EXPECT_EQ(Backlog(db_.ConnectionString()), 12'000);
 
   // Processed in id order, as processors take them: still exact.
-  ProcessInOrder(db_.ConnectionString(), 1, 1'500);
+  db_.Exec(ProcessInOrder(1, 1'500));
   EXPECT_EQ(Backlog(db_.ConnectionString()), 10'500);
 
   // Rows behind the first 10,000 processed out of turn: the estimate is high
   // by them.
-  ProcessInOrder(db_.ConnectionString(), 10'001, 10'200);
+  db_.Exec(ProcessInOrder(10'001, 10'200));
   EXPECT_EQ(Backlog(db_.ConnectionString()), 10'500);
   // Rows among the first 10,000: counted one by one again.
-  ProcessInOrder(db_.ConnectionString(), 1, 200);
+  db_.Exec(ProcessInOrder(1, 200));
   EXPECT_EQ(Backlog(db_.ConnectionString()), 10'100);
 
-  ProcessInOrder(db_.ConnectionString(), 1, 10'100);
+  db_.Exec(ProcessInOrder(1, 10'100));
   EXPECT_EQ(Backlog(db_.ConnectionString()), 0);
 }
 
