@@ -342,13 +342,12 @@ EventRow ReadEvent(const pqxx::row& row) {
 // The backlog costs at most $1 pending rows, read in id order through the
 // partial index, however large it is; beyond them it is estimated from the
 // ids (see OperationalStats). Counting it whole read every pending row's
-// heap page each time: with processing stopped, 500,000 pending rows took
-// 280 ms every 5 s and pushed the inbox writers' index pages out of the
-// buffer cache. It runs with bitmap scans and sorts off: a planner that
-// underestimates the pending rows (statistics from before a burst) would
-// otherwise read them all through a bitmap and sort them. The oldest
-// pending row is the lowest id (ids grow with time), so only one row is
-// read for its age.
+// heap page each time, through the buffer cache the inbox writers use:
+// with processing stopped, 500,000 pending rows took 280 ms every 5 s. It
+// runs with bitmap scans and sorts off: a planner that underestimates the
+// pending rows (statistics from before a burst) would otherwise read them
+// all through a bitmap and sort them. The oldest pending row is the lowest
+// id (ids grow with time), so only one row is read for its age.
 constexpr const char* kInboxStatsSql = R"sql(
 WITH head AS (
     SELECT id FROM tscb.inbox WHERE state = 'pending' ORDER BY id LIMIT $1
