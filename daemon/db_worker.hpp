@@ -3,15 +3,12 @@
 // - DbWorker: one thread with one database connection; a coroutine awaits
 //   Run(fn) and is resumed on its own executor with fn's result (or its
 //   exception), so no network thread ever blocks on libpqxx (DESIGN.md
-//   section 4). fn is one transaction: one the server rolled back to break
-//   a deadlock or a serialization conflict is run again at once, up to
-//   three times in all, on the same connection; any other failure drops
-//   the connection and the next call reconnects.
+//   section 4). fn is one transaction, run again at once if the server
+//   rolled it back (run_again.hpp); any other failure drops the connection
+//   and the next call reconnects.
 // - Alarm: rings a worker's wait timer from any thread (stop, new work),
 //   the timer itself living in the worker coroutine's frame so that it dies
 //   with its io_context.
-#include <spdlog/spdlog.h>
-
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -26,8 +23,8 @@
 
 #include "daemon/metrics.hpp"
 #include "daemon/net.hpp"
+#include "daemon/run_again.hpp"
 #include "daemon/thread_name.hpp"
-#include "storage/inbox.hpp"  // StorageError
 #include "storage/processing.hpp"
 
 namespace tscb::daemon {
@@ -49,24 +46,15 @@ class DbWorker {
     co_await asio::post(pool_, asio::use_awaitable);
     std::exception_ptr error;
     std::optional<std::invoke_result_t<Fn, storage::ProcessingStore&>> result;
-    for (int attempt = 1;; ++attempt) {
-      try {
-        if (!store_) store_ = factory_();
-        result.emplace(fn(*store_));
-      } catch (const storage::StorageError& e) {
-        if (e.RolledBack() && attempt < kAttempts) {
-          spdlog::warn("{}: a transaction was rolled back by the server ({}); running it again",
-                       name_, e.what());
-          if (metrics_) metrics_->CountRolledBack(name_);
-          continue;
-        }
-        if (!e.RolledBack()) store_.reset();
-        error = std::current_exception();
-      } catch (...) {
-        store_.reset();
-        error = std::current_exception();
-      }
-      break;
+    try {
+      if (!store_) store_ = factory_();
+      result.emplace(RunAgainIfRolledBack(name_, metrics_, [&] { return fn(*store_); }));
+    } catch (const storage::StorageError& e) {
+      if (!e.RolledBack()) store_.reset();  // a rolled-back one left the connection fine
+      error = std::current_exception();
+    } catch (...) {
+      store_.reset();
+      error = std::current_exception();
     }
     co_await asio::post(back, asio::use_awaitable);
     if (error) std::rethrow_exception(error);
@@ -74,7 +62,6 @@ class DbWorker {
   }
 
  private:
-  static constexpr int kAttempts = 3;
   StoreFactory factory_;
   std::string name_;
   Metrics* metrics_;

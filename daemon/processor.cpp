@@ -6,12 +6,16 @@
 #include <cctype>
 #include <set>
 
+#include "daemon/run_again.hpp"
 #include "daemon/thread_name.hpp"
 #include "handlers/correlate.hpp"
 #include "storage/inbox.hpp"
 
 namespace tscb::daemon {
 namespace {
+
+// Labels the processors' rolled-back transactions (run_again.hpp).
+constexpr const char* kPart = "tscb-proc";
 
 storage::EventRecord ToRecord(const storage::InboxRow& row, const handlers::Event& e) {
   storage::EventRecord r;
@@ -224,14 +228,20 @@ ProcessResult Processor::RowByRow(storage::ProcessingStore& store,
                rows.size(), batch_error);
   for (const auto& row : rows) {
     try {
-      auto batch = store.Begin();
-      auto claimed = batch->ClaimIds({row.id}, true);
-      if (claimed.empty()) continue;  // another processor took it meanwhile
-      ++result.rows;
-      ProcessRows(*batch, claimed, result);
-      batch->Commit();
+      result += RunAgainIfRolledBack(kPart, metrics_, [&] {
+        ProcessResult one;
+        auto batch = store.Begin();
+        auto claimed = batch->ClaimIds({row.id}, true);
+        if (claimed.empty()) return one;  // another processor took it meanwhile
+        one.rows = 1;
+        ProcessRows(*batch, claimed, one);
+        batch->Commit();
+        return one;
+      });
     } catch (const std::exception& e) {
-      if (auto* se = dynamic_cast<const storage::StorageError*>(&e); se && se->ConnectionLost())
+      // Not the row's fault: it stays pending for the next round.
+      if (auto* se = dynamic_cast<const storage::StorageError*>(&e);
+          se && (se->ConnectionLost() || se->RolledBack()))
         throw;
       ++result.failed;
       auto batch = store.Begin();
@@ -248,20 +258,24 @@ ProcessResult Processor::RowByRow(storage::ProcessingStore& store,
 ProcessResult Processor::ClaimAndProcess(
     storage::ProcessingStore& store,
     const std::function<std::vector<storage::InboxRow>(storage::ProcessingBatch&)>& claim) {
-  ProcessResult result;
   std::vector<storage::InboxRow> rows;
   std::string error;
   try {
-    auto batch = store.Begin();
-    batch->AsyncCommit();  // redone from the inbox if lost
-    rows = claim(*batch);
-    if (rows.empty()) return result;
-    result.rows = rows.size();
-    ProcessRows(*batch, rows, result);
-    batch->Commit();
-    return result;
+    return RunAgainIfRolledBack(kPart, metrics_, [&] {
+      ProcessResult result;
+      auto batch = store.Begin();
+      batch->AsyncCommit();  // redone from the inbox if lost
+      rows = claim(*batch);
+      if (rows.empty()) return result;
+      result.rows = rows.size();
+      ProcessRows(*batch, rows, result);
+      batch->Commit();
+      return result;
+    });
   } catch (const storage::StorageError& e) {
-    if (e.ConnectionLost() || rows.empty()) throw;
+    // Rolled back every time: the rows are still pending (not failed); the
+    // worker tries again after its pause.
+    if (e.ConnectionLost() || e.RolledBack() || rows.empty()) throw;
     error = e.what();
   } catch (const std::exception& e) {
     if (rows.empty()) throw;

@@ -41,6 +41,16 @@ struct ProcessResult {
   std::size_t failed = 0;    // rows marked failed
   std::size_t requests_completed = 0;
   std::size_t actions = 0;  // outbox rows planned by the rules
+
+  ProcessResult& operator+=(const ProcessResult& o) {
+    rows += o.rows;
+    events += o.events;
+    replayed += o.replayed;
+    failed += o.failed;
+    requests_completed += o.requests_completed;
+    actions += o.actions;
+    return *this;
+  }
 };
 
 // The outbox rows `rules` plan for one newly stored event, for the caller's

@@ -42,12 +42,7 @@ class InboxFixture : public ::testing::Test {
     while (true) {
       auto r = p.ProcessPending(store);
       if (r.rows == 0) return total;
-      total.rows += r.rows;
-      total.events += r.events;
-      total.replayed += r.replayed;
-      total.failed += r.failed;
-      total.requests_completed += r.requests_completed;
-      total.actions += r.actions;
+      total += r;
     }
   }
 

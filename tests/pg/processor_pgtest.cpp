@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "daemon/metrics.hpp"
 #include "storage/pg/connection.hpp"
 #include "storage/pg/migrator.hpp"
 #include "storage/pg/pg_inbox_store.hpp"
@@ -163,6 +164,47 @@ TEST_F(ProcessorPgTest, ARowThatThrowsIsMarkedFailedAndTheOthersGoOn) {
   EXPECT_EQ(db_.Column("SELECT error FROM tscb.inbox WHERE state = 'failed'"),
             (std::vector<std::string>{"classifier exploded on r2"}));
   EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events"), 4);
+}
+
+// A batch the server rolls back to break a deadlock is nobody's error: it
+// is run again at once and counted, and its row is neither retried one by
+// one nor marked failed. The deadlock is a real one: another transaction
+// holds the callback's request lock exclusively (as a registration does)
+// and then waits for the inbox row the processor has claimed. The
+// processor waits first, so its deadlock check runs first and it is the
+// one rolled back.
+TEST_F(ProcessorPgTest, ABatchRolledBackByADeadlockIsRunAgainNotMarkedFailed) {
+  Store("CarrierService", CarrierBody("rq-deadlock", "89148000000800139701"), "k-deadlock");
+  const auto row_id = db_.Scalar("SELECT id FROM tscb.inbox");
+  Metrics metrics({"CarrierService"});
+  Processor p([this] { return std::make_unique<PgProcessingStore>(db_.ConnectionString()); },
+              ProcessorOptions{1, 100, std::chrono::milliseconds(100), 5, ""}, &metrics);
+
+  auto other = storage::pg::Connect(db_.ConnectionString());
+  pqxx::work tx(*other);
+  tx.exec("SELECT pg_advisory_xact_lock(4242, hashtext('rq-deadlock'))");
+  ProcessResult first;
+  std::thread worker([&] {
+    PgProcessingStore store(db_.ConnectionString());
+    first = p.ProcessPending(store);
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (db_.Scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") ==
+             0 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Returns once the server has rolled the processor back.
+  tx.exec("SELECT 1 FROM tscb.inbox WHERE id = " + std::to_string(row_id) + " FOR UPDATE");
+  tx.commit();
+  worker.join();
+
+  auto rest = Drain(p);
+  EXPECT_EQ(first.failed + rest.failed, 0u);
+  EXPECT_EQ(first.events + rest.events, 1u);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox WHERE state = 'processed'"), 1);
+  EXPECT_NE(metrics.Serialize().find(R"(tscb_db_rolled_back_total{part="tscb-proc"} 1)"),
+            std::string::npos)
+      << metrics.Serialize();
 }
 
 // The device rows are inserted without ON CONFLICT (the primary key is no
