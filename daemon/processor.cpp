@@ -131,7 +131,8 @@ void Processor::Stop() {
 }
 
 void Processor::ProcessRows(storage::ProcessingBatch& batch,
-                            const std::vector<storage::InboxRow>& rows, ProcessResult& result) {
+                            const std::vector<storage::InboxRow>& rows, ProcessResult& result,
+                            Committed& committed) {
   // Parse and classify.
   std::vector<handlers::Event> events;
   std::vector<boost::json::object> bodies;  // for the rules
@@ -172,11 +173,9 @@ void Processor::ProcessRows(storage::ProcessingBatch& batch,
       continue;
     }
     ++result.events;
-    if (metrics_) {
-      metrics_->CountEvent(events[i].kind);
-      if (records[i].correlation == "unmatched") metrics_->CountUnmatched(rows[i].service);
-      metrics_->ObserveProcessingLatency(std::max(0.0, now_epoch - rows[i].received_epoch));
-    }
+    committed.events.push_back(
+        {events[i].kind, records[i].correlation == "unmatched" ? rows[i].service : std::string(),
+         std::max(0.0, now_epoch - rows[i].received_epoch)});
     auto it = requests.find(events[i].request_id);
     if (it == requests.end()) continue;
     auto progress = changed.find(it->first);
@@ -187,8 +186,9 @@ void Processor::ProcessRows(storage::ProcessingBatch& batch,
     handlers::Conclude(progress->second);
     if (before == "pending" && progress->second.state != "pending") {
       ++result.requests_completed;
-      spdlog::info("request_id={} action={} {} after {} callback(s)", it->first,
-                   progress->second.action, progress->second.state, progress->second.received);
+      committed.completed.push_back(fmt::format("request_id={} action={} {} after {} callback(s)",
+                                                it->first, progress->second.action,
+                                                progress->second.state, progress->second.received));
     }
     if (plan) request_views[i] = RequestView(it->second, progress->second);
   }
@@ -220,6 +220,17 @@ void Processor::ProcessRows(storage::ProcessingBatch& batch,
   batch.MarkProcessed(rows);
 }
 
+void Processor::Publish(const Committed& committed) const {
+  if (metrics_) {
+    for (const auto& e : committed.events) {
+      metrics_->CountEvent(e.kind);
+      if (!e.unmatched_service.empty()) metrics_->CountUnmatched(e.unmatched_service);
+      metrics_->ObserveProcessingLatency(e.latency);
+    }
+  }
+  for (const auto& line : committed.completed) spdlog::info("{}", line);
+}
+
 ProcessResult Processor::RowByRow(storage::ProcessingStore& store,
                                   const std::vector<storage::InboxRow>& rows,
                                   const std::string& batch_error) {
@@ -230,12 +241,14 @@ ProcessResult Processor::RowByRow(storage::ProcessingStore& store,
     try {
       result += RunAgainIfRolledBack(kPart, metrics_, [&] {
         ProcessResult one;
+        Committed committed;
         auto batch = store.Begin();
         auto claimed = batch->ClaimIds({row.id}, true);
         if (claimed.empty()) return one;  // another processor took it meanwhile
         one.rows = 1;
-        ProcessRows(*batch, claimed, one);
+        ProcessRows(*batch, claimed, one, committed);
         batch->Commit();
+        Publish(committed);
         return one;
       });
     } catch (const std::exception& e) {
@@ -263,13 +276,15 @@ ProcessResult Processor::ClaimAndProcess(
   try {
     return RunAgainIfRolledBack(kPart, metrics_, [&] {
       ProcessResult result;
+      Committed committed;
       auto batch = store.Begin();
       batch->AsyncCommit();  // redone from the inbox if lost
       rows = claim(*batch);
       if (rows.empty()) return result;
       result.rows = rows.size();
-      ProcessRows(*batch, rows, result);
+      ProcessRows(*batch, rows, result, committed);
       batch->Commit();
+      Publish(committed);
       return result;
     });
   } catch (const storage::StorageError& e) {

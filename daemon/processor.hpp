@@ -99,10 +99,24 @@ class Processor {
   void Run(int worker);
   // Sleeps `duration`, or until Stop().
   void Sleep(std::chrono::milliseconds duration) const;
+  // What a transaction's events are counted and logged as, once it has
+  // committed: a transaction the server rolls back and that is run again
+  // counts its events once.
+  struct Committed {
+    struct Event {
+      std::string kind;
+      std::string unmatched_service;  // empty: matched, or no requestId
+      double latency = 0;             // received -> processed, seconds
+    };
+    std::vector<Event> events;
+    std::vector<std::string> completed;  // log lines of requests this concluded
+  };
   // The processing step, top to bottom: parse -> classify -> events ->
   // correlate -> mark processed. Throws on any failure (the caller rolls back).
   void ProcessRows(storage::ProcessingBatch& batch, const std::vector<storage::InboxRow>& rows,
-                   ProcessResult& result);
+                   ProcessResult& result, Committed& committed);
+  // Counts and logs `committed`; call after the commit.
+  void Publish(const Committed& committed) const;
   // Claims with `claim` and processes in one transaction; row by row if that fails.
   ProcessResult ClaimAndProcess(
       storage::ProcessingStore& store,

@@ -207,6 +207,44 @@ TEST_F(ProcessorPgTest, ABatchRolledBackByADeadlockIsRunAgainNotMarkedFailed) {
       << metrics.Serialize();
 }
 
+// A transaction rolled back after its events were written (here the server
+// fails the batch's last statement once, with the deadlock's SQLSTATE) is
+// run again; its events are counted once, for the run that committed.
+TEST_F(ProcessorPgTest, ABatchRunAgainCountsItsEventsOnce) {
+  auto p0 = MakeProcessor();
+  ASSERT_TRUE(
+      Register(p0, "rq-once", "activate", R"([[{"id":"89148000000800139701","kind":"iccid"}]])"));
+  Store("CarrierService", CarrierBody("rq-once", "89148000000800139701"), "k-once");
+  db_.Exec(R"sql(
+CREATE SEQUENCE public.fail_once;
+CREATE FUNCTION public.fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF nextval('public.fail_once') = 1 THEN
+    RAISE EXCEPTION 'injected by the test' USING ERRCODE = 'deadlock_detected';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER fail_once BEFORE UPDATE ON tscb.inbox
+  FOR EACH ROW WHEN (NEW.state = 'processed') EXECUTE FUNCTION public.fail_once();
+)sql");
+  Metrics metrics({"CarrierService"});
+  Processor p([this] { return std::make_unique<PgProcessingStore>(db_.ConnectionString()); },
+              ProcessorOptions{1, 100, std::chrono::milliseconds(100), 5, ""}, &metrics);
+
+  auto r = Drain(p);
+  EXPECT_EQ(r.events, 1u);
+  EXPECT_EQ(r.failed, 0u);
+  EXPECT_EQ(r.requests_completed, 1u);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.events"), 1);
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM tscb.inbox WHERE state = 'processed'"), 1);
+  const std::string text = metrics.Serialize();
+  EXPECT_NE(text.find(R"(tscb_db_rolled_back_total{part="tscb-proc"} 1)"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(tscb_events_total{kind="provisioning.activate"} 1)"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("tscb_processing_latency_seconds_count 1\n"), std::string::npos) << text;
+}
+
 // The device rows are inserted without ON CONFLICT (the primary key is no
 // arbiter): an identifier an event names twice for one device must still be
 // stored once, and the batch must not fail.
