@@ -26,6 +26,14 @@ TlsStream::TlsStream(beast::tcp_stream&& tcp, ssl::context& ctx, Role role) : tc
 
 TlsStream::~TlsStream() { SSL_free(ssl_); }
 
+namespace {
+
+// Lets a string's memory go. Assigning an empty string would not:
+// libstdc++ copies a short string into the buffer the target already has.
+void Release(std::string& s) { std::string().swap(s); }
+
+}  // namespace
+
 bool TlsStream::TakeOutput() {
   const std::size_t pending = BIO_ctrl_pending(out_);
   if (pending == 0) return false;
@@ -103,8 +111,8 @@ void TlsStream::Trim() {
   // calls wait long for their answers), and then this finds none to free.
   (void)SSL_free_buffers(ssl_);  // 0 (kept) only while they hold data
   incoming_.reset();
-  outgoing_ = std::string();
-  gathered_ = std::string();
+  Release(outgoing_);
+  Release(gathered_);
   // A memory BIO keeps the largest buffer it ever held: start afresh.
   if (BIO_ctrl_pending(in_) == 0) {
     if (BIO* fresh = BIO_new(BIO_s_mem())) {
@@ -121,9 +129,16 @@ void TlsStream::Trim() {
   }
 }
 
+std::size_t TlsStream::BufferBytes() const {
+  const auto heap = [](const std::string& s) {
+    return s.capacity() > std::string().capacity() ? s.capacity() : 0;
+  };
+  return heap(outgoing_) + heap(gathered_) + (incoming_ ? kIncoming : 0);
+}
+
 void TlsStream::AfterHandshake() {
   // The handshake's flights were the largest writes: let their memory go.
-  outgoing_ = std::string();
+  Release(outgoing_);
   BIO* fresh = BIO_new(BIO_s_mem());
   if (fresh && BIO_ctrl_pending(out_) == 0) {
     SSL_set0_wbio(ssl_, fresh);  // frees the old one

@@ -53,6 +53,9 @@ class TlsStream {
   // OpenSSL's record buffers included (the next request allocates them
   // again). Only with no operation outstanding.
   void Trim();
+  // Heap bytes of the stream's own buffers (OpenSSL's not counted): 0 after
+  // Trim().
+  std::size_t BufferBytes() const;
 
   template <class Token>
   auto async_handshake(Token&& token) {
