@@ -186,9 +186,8 @@ void Processor::ProcessRows(storage::ProcessingBatch& batch,
     handlers::Conclude(progress->second);
     if (before == "pending" && progress->second.state != "pending") {
       ++result.requests_completed;
-      committed.completed.push_back(fmt::format("request_id={} action={} {} after {} callback(s)",
-                                                it->first, progress->second.action,
-                                                progress->second.state, progress->second.received));
+      committed.completed.push_back(
+          {it->first, progress->second.action, progress->second.state, progress->second.received});
     }
     if (plan) request_views[i] = RequestView(it->second, progress->second);
   }
@@ -228,7 +227,9 @@ void Processor::Publish(const Committed& committed) const {
       metrics_->ObserveProcessingLatency(e.latency);
     }
   }
-  for (const auto& line : committed.completed) spdlog::info("{}", line);
+  for (const auto& c : committed.completed)
+    spdlog::info("request_id={} action={} {} after {} callback(s)", c.request_id, c.action, c.state,
+                 c.received);
 }
 
 ProcessResult Processor::RowByRow(storage::ProcessingStore& store,

@@ -108,8 +108,12 @@ class Processor {
       std::string unmatched_service;  // empty: matched, or no requestId
       double latency = 0;             // received -> processed, seconds
     };
+    struct Completed {  // a request this transaction concluded
+      std::string request_id, action, state;
+      int received = 0;
+    };
     std::vector<Event> events;
-    std::vector<std::string> completed;  // log lines of requests this concluded
+    std::vector<Completed> completed;
   };
   // The processing step, top to bottom: parse -> classify -> events ->
   // correlate -> mark processed. Throws on any failure (the caller rolls back).
